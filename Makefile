@@ -1,0 +1,47 @@
+# Skein — every target runs on the project's pinned Node 24 (node_modules/.bin/node from the `node`
+# npm package), never on the machine's system Node.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+DATA_DIR ?= ./data
+
+.PHONY: all deps build typecheck lint test test-unit test-int run bench clean check-node
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+check-node: deps
+	@node -e 'const m=+process.versions.node.split(".")[0]; if (m!==24) { console.error("expected Node 24 from node_modules/.bin, got "+process.version); process.exit(1) }'
+
+build: check-node
+	tsc -p tsconfig.build.json
+
+typecheck: check-node
+	tsc -p tsconfig.json --noEmit
+
+lint: check-node
+	eslint . --max-warnings 0
+
+test-unit: check-node
+	vitest run --project unit
+
+test-int: build
+	vitest run --project integration
+
+# The whole suite: typecheck + lint + unit + integration.
+test: typecheck lint test-unit test-int
+
+# All-in-one: OTLP in (gRPC 4317, HTTP 4318), Tempo API (3200) and Jaeger API (16686) out.
+run: build
+	node dist/cli/skein.js all-in-one --data-dir $(DATA_DIR)
+
+bench: build
+	node dist/bench/run.js
+
+clean:
+	rm -rf dist

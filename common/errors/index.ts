@@ -1,0 +1,2 @@
+// common/errors — the error catalogue: stable codes, retryable flags, HTTP/gRPC status mapping.
+export * from './errors.js';

@@ -1,0 +1,2 @@
+// common/log — the pino root logger factory and the Logger type.
+export * from './log.js';
