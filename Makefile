@@ -41,7 +41,7 @@ run: build
 	node dist/cli/skein.js all-in-one --data-dir $(DATA_DIR)
 
 bench: build
-	node dist/bench/run.js
+	node --expose-gc dist/bench/run.js $(BENCH_ARGS)
 
 clean:
 	rm -rf dist

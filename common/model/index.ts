@@ -3,3 +3,4 @@
 export * from './span.js';
 export * from './query.js';
 export * from './ids.js';
+export * from './tenant.js';

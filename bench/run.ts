@@ -1,0 +1,128 @@
+// `make bench`: runs every benchmark, prints a summary and records it in bench/results/ with the
+// date and machine. Medians over several interleaved runs; CPU-seconds where the cost is a server's;
+// ratios against a baseline measured in the same run (never timing assertions in tests).
+import os from 'node:os';
+import path from 'node:path';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runIngest, type IngestRun } from './ingest.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const binDir = path.resolve(here, '..');
+const repo = path.resolve(binDir, '..');
+
+const quick = process.argv.includes('--quick');
+const RUNS = quick ? 1 : 3;
+const SECONDS = quick ? 3 : 8;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function log(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+async function ingestSuite(): Promise<{ rows: string[]; json: unknown }> {
+  const runs: IngestRun[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    for (const transport of ['grpc', 'http'] as const) {
+      for (const server of ['sink', 'skein'] as const) {
+        log(`ingest: run ${r + 1}/${RUNS} ${server} over ${transport} (${SECONDS}s)…`);
+        const run = await runIngest({ server, transport, binDir, warmupSeconds: 2, seconds: SECONDS, concurrency: 8 });
+        log(`  ${Math.round(run.spansPerSecond)} spans/s, ${Math.round(run.spansPerCpuSecond)} spans/server-CPU-s, errors ${run.errors}`);
+        runs.push(run);
+      }
+    }
+  }
+  const rows = ['| transport | server | spans/s (wall, median) | spans per server CPU-s (median) | skein CPU/span ÷ sink CPU/span | errors |', '|---|---|---|---|---|---|'];
+  const summary: Record<string, unknown> = {};
+  for (const transport of ['grpc', 'http'] as const) {
+    const sink = runs.filter((x) => x.transport === transport && x.server === 'sink');
+    const skein = runs.filter((x) => x.transport === transport && x.server === 'skein');
+    const sinkCpu = median(sink.map((x) => x.spansPerCpuSecond));
+    const skeinCpu = median(skein.map((x) => x.spansPerCpuSecond));
+    for (const [name, xs] of [['sink (baseline)', sink] as const, ['skein all-in-one', skein] as const]) {
+      const perCpu = median(xs.map((x) => x.spansPerCpuSecond));
+      rows.push(
+        `| ${transport} | ${name} | ${Math.round(median(xs.map((x) => x.spansPerSecond))).toLocaleString('en-US')} | ${Math.round(perCpu).toLocaleString('en-US')} | ${name.startsWith('skein') ? (sinkCpu / skeinCpu).toFixed(2) + '×' : '1.00×'} | ${xs.reduce((n, x) => n + x.errors, 0)} |`,
+      );
+    }
+    summary[transport] = { sinkSpansPerCpuSecond: sinkCpu, skeinSpansPerCpuSecond: skeinCpu, runs: runs.filter((x) => x.transport === transport) };
+  }
+  return { rows, json: summary };
+}
+
+async function headSuite(): Promise<{ rows: string[]; json: unknown }> {
+  const { benchHead } = await import('../ingester/head/head.bench.js');
+  const results = [];
+  for (let r = 0; r < RUNS; r++) {
+    log(`head: run ${r + 1}/${RUNS} (1M spans)…`);
+    results.push(await benchHead({ spans: quick ? 200_000 : 1_000_000 }));
+  }
+  const m = (k: string): number => median(results.map((x) => (x as unknown as Record<string, number>)[k]!));
+  const rows = [
+    '| metric | median | target |',
+    '|---|---|---|',
+    `| head bytes per span (process heap delta) | ${m('bytesPerSpan').toFixed(0)} | ≤ 1.5 × encoded |`,
+    `| encoded bytes per span | ${m('encodedBytesPerSpan').toFixed(0)} | |`,
+    `| ratio | ${m('ratio').toFixed(2)} | ≤ 1.5 |`,
+    `| head insert, spans/s (one core) | ${Math.round(m('ingestSpansPerSec')).toLocaleString('en-US')} | |`,
+    `| trace-by-ID p50 | ${m('findTraceP50Ms').toFixed(3)} ms | |`,
+    `| trace-by-ID p99 | ${m('findTraceP99Ms').toFixed(3)} ms | ≤ 5 ms |`,
+    `| search p50 | ${m('searchP50Ms').toFixed(2)} ms | |`,
+  ];
+  return { rows, json: results };
+}
+
+async function scanSuite(): Promise<{ rows: string[]; json: unknown }> {
+  const { benchScan } = await import('../common/otlp/scan.bench.js');
+  const results = [];
+  for (let r = 0; r < RUNS; r++) results.push(benchScan(quick ? 50 : 300));
+  const json = results as unknown as Record<string, number>[];
+  const keys = Object.keys(json[0]!).filter((k) => typeof json[0]![k] === 'number');
+  const rows = ['| metric | median |', '|---|---|', ...keys.map((k) => `| ${k} | ${Math.round(median(json.map((x) => x[k]!))).toLocaleString('en-US')} |`)];
+  return { rows, json: results };
+}
+
+async function main(): Promise<void> {
+  const date = new Date().toISOString().slice(0, 10);
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const machine = `${os.hostname()} — ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+  const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+  const sections: string[] = [`# Benchmark results ${date}`, '', `Machine: ${machine}`, `Skein ${pkg.version}; ${RUNS} runs per configuration${quick ? ' (quick mode)' : ''}; medians.`, ''];
+  const json: Record<string, unknown> = { date, machine, runs: RUNS };
+
+  const scan = await scanSuite();
+  sections.push('## OTLP lazy reader (one core, in-process)', '', ...scan.rows, '');
+  json['scan'] = scan.json;
+
+  const head = await headSuite();
+  sections.push('## Head (in-process, one shard head)', '', ...head.rows, '');
+  json['head'] = head.json;
+
+  const ingest = await ingestSuite();
+  sections.push(
+    '## Ingest (server child process, load client in the bench process, 1000-span requests, ~10 attributes, fsync=batch, 8 in flight)',
+    '',
+    ...ingest.rows,
+    '',
+    'Baseline "sink" = the same transports and libraries acknowledging without any work, so the ratio is Skein\'s cost over the floor set by grpc-js/fastify on this machine. Target: ≥ 200,000 spans per server CPU-second.',
+    '',
+  );
+  json['ingest'] = ingest.json;
+
+  const outDir = path.join(repo, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const base = path.join(outDir, `${date}-${os.hostname()}${quick ? '-quick' : ''}`);
+  writeFileSync(base + '.md', sections.join('\n'));
+  writeFileSync(base + '.json', JSON.stringify(json, null, 2));
+  process.stdout.write(sections.join('\n') + `\nwritten: ${base}.md\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,44 @@
+import { describe, it, expect } from 'vitest';
+import { loadConfig, formatHelp, parseBytes } from './index.js';
+
+describe('loadConfig', () => {
+  const names = ['data-dir', 'shards', 'fsync', 'head-max-bytes', 'tenancy-required'] as const;
+  it('applies defaults', () => {
+    const r = loadConfig(names, [], {});
+    expect(r).toMatchObject({ kind: 'ok', config: { 'data-dir': './data', shards: 4, fsync: 'batch', 'head-max-bytes': 1024 ** 3, 'tenancy-required': false } });
+  });
+  it.each([
+    [['--shards', '16'], {}, { shards: 16 }],
+    [[], { SKEIN_SHARDS: '8' }, { shards: 8 }],
+    [['--shards', '2'], { SKEIN_SHARDS: '8' }, { shards: 2 }],
+    [['--head-max-bytes', '512MiB'], {}, { 'head-max-bytes': 512 * 1024 ** 2 }],
+    [['--tenancy-required'], {}, { 'tenancy-required': true }],
+    [[], { SKEIN_TENANCY_REQUIRED: 'true' }, { 'tenancy-required': true }],
+    [['--fsync=none'], {}, { fsync: 'none' }],
+  ])('%j %j', (argv, env, want) => {
+    const r = loadConfig(names, argv, env);
+    expect(r.kind).toBe('ok');
+    if (r.kind === 'ok') expect(r.config).toMatchObject(want);
+  });
+  it.each([
+    [['--shards', '0'], /--shards/],
+    [['--fsync', 'sometimes'], /--fsync.*SKEIN_FSYNC/],
+    [['--head-max-bytes', 'lots'], /byte size/],
+    [['--nope'], /--help/],
+  ])('rejects %j naming the flag', (argv, re) => {
+    const r = loadConfig(names, argv, {});
+    expect(r.kind).toBe('error');
+    if (r.kind === 'error') expect(r.message).toMatch(re);
+  });
+  it('help lists every flag with env var and default', () => {
+    expect(loadConfig(names, ['--help'], {}).kind).toBe('help');
+    const text = formatHelp('x', 'does x', names);
+    for (const n of names) expect(text).toContain(`--${n}`);
+    expect(text).toContain('SKEIN_HEAD_MAX_BYTES');
+  });
+  it('parses byte sizes', () => {
+    expect(parseBytes('1KiB')).toBe(1024);
+    expect(parseBytes('2 MB')).toBe(2e6);
+    expect(parseBytes('x')).toBeUndefined();
+  });
+});

@@ -1,0 +1,102 @@
+// Process configuration from command-line flags and SKEIN_* environment variables, validated by
+// zod. One table of flags produces the parser, the validator and `--help` (STYLE.md rule 4).
+import { z } from 'zod';
+
+export interface FlagSpec {
+  /** kebab-case flag name, used as `--name`; env var is SKEIN_NAME_WITH_UNDERSCORES. */
+  readonly name: string;
+  readonly description: string;
+  readonly schema: z.ZodType;
+  /** Shown in --help; the schema's default is authoritative. */
+  readonly defaultText: string;
+  readonly boolean?: boolean;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const bytes = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseBytes(v);
+  if (n === undefined || !Number.isFinite(n) || n <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a byte size like 1048576, 512KiB, 64MiB or 2GiB, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return Math.floor(n);
+});
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+export function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = UNITS[m[2]!.toLowerCase()];
+  return unit === undefined ? undefined : Number(m[1]) * unit;
+}
+
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+
+export const FLAGS = {
+  'data-dir': { name: 'data-dir', description: 'Directory for WALs (and later blocks).', schema: z.string().min(1).default('./data'), defaultText: './data' },
+  host: {
+    name: 'host',
+    description: 'Address every listener binds to (use 0.0.0.0 in containers).',
+    schema: z.string().min(1).default('127.0.0.1'),
+    defaultText: '127.0.0.1',
+  },
+  'otlp-grpc-port': { name: 'otlp-grpc-port', description: 'OTLP/gRPC receiver port (0 = pick a free port).', schema: port.default(4317), defaultText: '4317' },
+  'otlp-http-port': { name: 'otlp-http-port', description: 'OTLP/HTTP receiver port (POST /v1/traces).', schema: port.default(4318), defaultText: '4318' },
+  'tempo-port': { name: 'tempo-port', description: 'Tempo-compatible query API port.', schema: port.default(3200), defaultText: '3200' },
+  'jaeger-port': { name: 'jaeger-port', description: 'Jaeger-compatible query API port.', schema: port.default(16686), defaultText: '16686' },
+  'metrics-port': {
+    name: 'metrics-port',
+    description: 'Extra port serving only /metrics and /ready (0 = none; /metrics is also on every HTTP port).',
+    schema: port.default(0),
+    defaultText: '0',
+  },
+  shards: { name: 'shards', description: 'Number of shards of the trace-ID space.', schema: z.coerce.number().int().min(1).max(4096).default(4), defaultText: '4' },
+  fsync: {
+    name: 'fsync',
+    description: 'WAL durability before acknowledging: always (fsync every group commit), batch (group up to --fsync-delay-ms, then fsync), none (page cache only).',
+    schema: z.enum(['always', 'batch', 'none']).default('batch'),
+    defaultText: 'batch',
+  },
+  'fsync-delay-ms': { name: 'fsync-delay-ms', description: 'Longest wait to group WAL appends under --fsync=batch.', schema: z.coerce.number().min(0).max(1000).default(5), defaultText: '5' },
+  'wal-segment-bytes': { name: 'wal-segment-bytes', description: 'WAL segment size before rotation.', schema: bytes.default(64 * 1024 * 1024), defaultText: '64MiB' },
+  'head-max-bytes': {
+    name: 'head-max-bytes',
+    description: 'Memory budget of the in-memory head over all shards; when full, ingest answers 429/RESOURCE_EXHAUSTED.',
+    schema: bytes.default(1024 * 1024 * 1024),
+    defaultText: '1GiB',
+  },
+  'max-span-bytes': { name: 'max-span-bytes', description: 'Largest accepted encoded span.', schema: bytes.default(256 * 1024), defaultText: '256KiB' },
+  'max-attributes': { name: 'max-attributes', description: 'Most attributes accepted on one span.', schema: z.coerce.number().int().min(1).default(1024), defaultText: '1024' },
+  'max-request-bytes': {
+    name: 'max-request-bytes',
+    description: 'Largest accepted request body (after gzip decompression).',
+    schema: bytes.default(16 * 1024 * 1024),
+    defaultText: '16MiB',
+  },
+  'tenancy-required': {
+    name: 'tenancy-required',
+    description: 'Reject requests without an X-Scope-OrgID header (else they belong to tenant "single-tenant").',
+    schema: bool.default(false),
+    defaultText: 'false',
+    boolean: true,
+  },
+  'log-level': {
+    name: 'log-level',
+    description: 'Log level: fatal, error, warn, info, debug, trace, silent.',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    defaultText: 'info',
+  },
+  'shutdown-timeout-ms': {
+    name: 'shutdown-timeout-ms',
+    description: 'Longest graceful shutdown on SIGTERM/SIGINT before exiting anyway.',
+    schema: z.coerce.number().int().min(0).default(25_000),
+    defaultText: '25000',
+  },
+} satisfies Record<string, FlagSpec>;
+
+export type FlagName = keyof typeof FLAGS;
+export type FlagValues<N extends FlagName> = { [K in N]: z.output<(typeof FLAGS)[K]['schema']> };
+
+export function envName(flag: string): string {
+  return 'SKEIN_' + flag.toUpperCase().replace(/-/g, '_');
+}
