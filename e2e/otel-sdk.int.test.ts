@@ -70,7 +70,7 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
       scopeSpans: { scope: { name: string }; spans: Record<string, any>[] }[];
     }[];
     const spans = resourceSpans.flatMap((rs) =>
-      rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ ...s, service: rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue, scope: ss.scope.name }))),
+      rs.scopeSpans.flatMap((ss) => ss.spans.map((s): Record<string, any> => ({ ...s, service: rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue, scope: ss.scope.name }))),
     );
     expect(spans).toHaveLength(3);
     for (const want of expected()) {
@@ -100,12 +100,12 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
 
   it('Tempo search finds the trace by service, attribute and duration', async () => {
     const q = new URLSearchParams({ tags: 'service.name=backend http.response.status_code=500', limit: '10' });
-    const res = await fetch(`http://${skein.tempo}/api/search?${q}`);
+    const res = await fetch(`http://${skein.tempo}/api/search?${q.toString()}`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { traces: { traceID: string; rootServiceName: string; rootTraceName: string; durationMs?: number }[] };
     const hit = body.traces.find((t) => t.traceID === traceId);
     expect(hit).toMatchObject({ rootServiceName: 'frontend', rootTraceName: 'GET /checkout' });
-    const none = await fetch(`http://${skein.tempo}/api/search?${new URLSearchParams({ tags: 'service.name=backend http.response.status_code=404' })}`);
+    const none = await fetch(`http://${skein.tempo}/api/search?${new URLSearchParams({ tags: 'service.name=backend http.response.status_code=404' }).toString()}`);
     expect(((await none.json()) as { traces: unknown[] }).traces).toHaveLength(0);
   });
 
@@ -137,7 +137,7 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
     const ops = (await (await fetch(`http://${skein.jaeger}/api/services/frontend/operations`)).json()) as { data: string[] };
     expect(ops.data).toEqual(expect.arrayContaining(['GET /checkout', 'POST charge']));
     const q = new URLSearchParams({ service: 'backend', tags: JSON.stringify({ error: 'true' }), limit: '20' });
-    const found = (await (await fetch(`http://${skein.jaeger}/api/traces?${q}`)).json()) as { data: { traceID: string }[] };
+    const found = (await (await fetch(`http://${skein.jaeger}/api/traces?${q.toString()}`)).json()) as { data: { traceID: string }[] };
     expect(found.data.map((d) => d.traceID)).toContain(traceId);
   });
 
