@@ -57,7 +57,7 @@ async function ingestSuite(): Promise<{ rows: string[]; json: unknown }> {
 
 async function headSuite(): Promise<{ rows: string[]; json: unknown }> {
   const { benchHead } = await import('../ingester/head/head.bench.js');
-  const results = [];
+  const results: Awaited<ReturnType<typeof benchHead>>[] = [];
   for (let r = 0; r < RUNS; r++) {
     log(`head: run ${r + 1}/${RUNS} (1M spans)…`);
     results.push(await benchHead({ spans: quick ? 200_000 : 1_000_000 }));

@@ -19,6 +19,7 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
   let data: ReturnType<typeof makeDataDir>;
   const recorded = new InMemorySpanExporter();
   let traceId = '';
+  let finished: ReadableSpan[] = [];
 
   beforeAll(async () => {
     data = makeDataDir();
@@ -51,6 +52,9 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
     root.end();
     traceId = root.spanContext().traceId;
     await Promise.all([frontend.forceFlush(), backend.forceFlush()]);
+    // Shutting down clears the in-memory exporter: keep what the SDK recorded first.
+    finished = [...recorded.getFinishedSpans()];
+    expect(finished).toHaveLength(3);
     await Promise.all([frontend.shutdown(), backend.shutdown()]);
   });
 
@@ -59,7 +63,7 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
     data?.remove();
   });
 
-  const expected = (): ReadableSpan[] => recorded.getFinishedSpans();
+  const expected = (): ReadableSpan[] => finished;
 
   it('Tempo /api/traces/{id} returns every span with links, attributes and exact times (JSON)', async () => {
     const res = await fetch(`http://${skein.tempo}/api/traces/${traceId}`);

@@ -3,7 +3,7 @@
 // admit (dedup + budget, synchronous) → WAL append (durable per fsync policy) → commit (visible).
 import path from 'node:path';
 import { openWal, type Wal, type FsyncPolicy, type ReplayReport } from './wal/index.js';
-import { createShardHead, type ShardHead } from './head/index.js';
+import { createShardHead, type ShardHead, type AdmitTicket } from './head/index.js';
 import { SkeinError } from '../common/errors/index.js';
 import type { SpanBatch } from '../common/model/index.js';
 import type { Registry } from '../common/metrics/index.js';
@@ -74,7 +74,7 @@ export async function openLocalShards(options: LocalShardsOptions): Promise<Loca
     shards,
     async append(batches) {
       // Phase 1, synchronous: reserve in every head or in none.
-      const admitted: { s: LocalShard; ticket: unknown; batch: SpanBatch }[] = [];
+      const admitted: { s: LocalShard; ticket: AdmitTicket; batch: SpanBatch }[] = [];
       let duplicates = 0;
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i];
@@ -83,7 +83,7 @@ export async function openLocalShards(options: LocalShardsOptions): Promise<Loca
         if (s === undefined) throw new SkeinError('INTERNAL', `batch for shard ${i} but only ${shards.length} shards are open`);
         const r = s.head.admit(batch);
         if (r.kind === 'full') {
-          for (const a of admitted) a.s.head.release(a.ticket as never);
+          for (const a of admitted) a.s.head.release(a.ticket);
           throw new SkeinError('HEAD_FULL', `the in-memory head of shard ${i} is at its memory budget; retry later (or raise --head-max-bytes)`, {
             retryAfterSeconds: r.retryAfterSeconds,
           });
@@ -102,10 +102,10 @@ export async function openLocalShards(options: LocalShardsOptions): Promise<Loca
       results.forEach((r, k) => {
         const a = admitted[k]!;
         if (r.status === 'fulfilled') {
-          a.s.head.commit(a.ticket as never);
+          a.s.head.commit(a.ticket);
           stored += countSpans(a.batch);
         } else {
-          a.s.head.release(a.ticket as never);
+          a.s.head.release(a.ticket);
           failure ??= r.reason;
         }
       });

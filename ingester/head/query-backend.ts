@@ -1,0 +1,47 @@
+// The ingester's local QueryBackend: answers from all of its shard heads and merges the parts.
+import { SkeinError } from '../../common/errors/index.js';
+import type { QueryBackend, SearchRequest } from '../../common/model/index.js';
+import type { ShardHead } from './head.js';
+import { mergeOperations, mergeSearchResults, mergeSortedUnique, mergeTraceGroups } from './merge.js';
+
+/**
+ * Queries every head: a trace can sit in two shards across shard-map changes, so trace-by-ID asks
+ * all of them and merges with (trace ID, span ID) dedup. Until `isReady()` (WAL replay done) every
+ * call rejects with UNAVAILABLE rather than answer "not found" for acknowledged spans.
+ */
+export function createHeadQueryBackend(heads: readonly ShardHead[], isReady: () => boolean): QueryBackend {
+  function answer<T>(fn: () => T): Promise<T> {
+    if (!isReady()) return Promise.reject(new SkeinError('UNAVAILABLE', 'ingester is replaying its write-ahead log; retry shortly'));
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+  return {
+    findTrace: (tenant: string, traceId: Uint8Array) =>
+      answer(() => {
+        const parts = [];
+        for (const head of heads) {
+          const groups = head.findTrace(tenant, traceId);
+          if (groups !== null) parts.push(groups);
+        }
+        return parts.length === 0 ? null : { groups: mergeTraceGroups(parts) };
+      }),
+    search: (tenant: string, request: SearchRequest) =>
+      answer(() => {
+        let inspectedTraces = 0;
+        const parts = heads.map((head) => {
+          const r = head.searchWithStats(tenant, request);
+          inspectedTraces += r.inspectedTraces;
+          return r.traces;
+        });
+        return { traces: mergeSearchResults(parts, request.limit), inspectedTraces };
+      }),
+    tagNames: (tenant: string) => answer(() => mergeSortedUnique(heads.map((h) => h.tagNames(tenant)))),
+    tagValues: (tenant: string, tag: string) => answer(() => mergeSortedUnique(heads.map((h) => h.tagValues(tenant, tag)))),
+    services: (tenant: string) => answer(() => mergeSortedUnique(heads.map((h) => h.services(tenant)))),
+    operations: (tenant: string, service: string) => answer(() => mergeOperations(heads.map((h) => h.operations(tenant, service)))),
+    ready: isReady,
+  };
+}

@@ -1,0 +1,155 @@
+// Typed attribute values as the head indexes and matches them. A search filter carries a string
+// (QueryBackend: "compared with the attribute's value rendered as a string"); this file decides
+// which typed values a query string can equal and renders stored values the same way, so the index
+// (hash per interpretation) and verification (byte/number comparison) agree by construction.
+import type { AnyValue } from '../../common/model/index.js';
+import { AnyValueType, readDoubleAt, readVarintAt } from '../../common/otlp/index.js';
+import { hashBool, hashBytes, hashDouble, hashEmpty, hashInt, TypeSeed } from './hash.js';
+
+/** The text a double renders as (JavaScript's shortest round-trip form: 500 → "500", 0.5 → "0.5"). */
+export function renderDouble(value: number): string {
+  return String(value);
+}
+
+/** The decimal text of the int64 with two's-complement halves (lo, hi). */
+export function renderInt(lo: number, hi: number): string {
+  if (hi === 0) return String(lo);
+  return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
+}
+
+const scratch = [0, 0];
+
+/** Both 32-bit halves of the varint at `pos` (complete, as validated spans guarantee): [lo, hi]. */
+export function varintHalves(buf: Uint8Array, pos: number, out: number[] = scratch): number[] {
+  let lo = 0;
+  let hi = 0;
+  let b = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    b = buf[pos++]!;
+    lo |= (b & 0x7f) << shift;
+    if (b < 0x80) {
+      out[0] = lo >>> 0;
+      out[1] = 0;
+      return out;
+    }
+  }
+  b = buf[pos++]!;
+  lo |= (b & 0x0f) << 28;
+  hi = (b & 0x7f) >> 4;
+  if (b >= 0x80) {
+    for (let shift = 3; shift < 32; shift += 7) {
+      b = buf[pos++]!;
+      hi |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+  }
+  out[0] = lo >>> 0;
+  out[1] = hi >>> 0;
+  return out;
+}
+
+/** Longest string value (in UTF-8 bytes) that is indexed; longer ones are found by scanning. */
+export const MAX_INDEXED_VALUE_BYTES = 256;
+
+const INT_TEXT = /^(0|-?[1-9][0-9]*)$/;
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+/** Every typed value a query string can equal under string rendering. */
+export interface QueryValue {
+  readonly text: string;
+  readonly utf8: Buffer;
+  /** Int64 halves when `text` is the canonical decimal of an int64. */
+  readonly int: readonly [lo: number, hi: number] | undefined;
+  /** When some double renders exactly as `text`. */
+  readonly double: number | undefined;
+  readonly bool: boolean | undefined;
+  /** Hash of each interpretation (unmasked value hashes; combine with the key hash to look up). */
+  readonly valueHashes: readonly number[];
+  /** False when the string interpretation is too long to be indexed. */
+  readonly indexable: boolean;
+}
+
+export function parseQueryValue(text: string): QueryValue {
+  const utf8 = Buffer.from(text, 'utf8');
+  const valueHashes: number[] = [];
+  const indexable = utf8.length <= MAX_INDEXED_VALUE_BYTES;
+  valueHashes.push(hashBytes(utf8, 0, utf8.length, TypeSeed.STRING));
+  let int: [number, number] | undefined;
+  if (INT_TEXT.test(text)) {
+    const v = BigInt(text);
+    if (v >= INT64_MIN && v <= INT64_MAX) {
+      const u = BigInt.asUintN(64, v);
+      int = [Number(u & 0xffffffffn), Number(u >> 32n)];
+      valueHashes.push(hashInt(int[0], int[1]));
+    }
+  }
+  let double: number | undefined;
+  const n = Number(text);
+  if (text.trim() !== '' && renderDouble(n) === text) {
+    double = n;
+    valueHashes.push(hashDouble(n));
+  }
+  const bool = text === 'true' ? true : text === 'false' ? false : undefined;
+  if (bool !== undefined) valueHashes.push(hashBool(bool));
+  if (text === '') valueHashes.push(hashEmpty());
+  return { text, utf8, int, double, bool, valueHashes, indexable };
+}
+
+export function bytesEqualAt(expected: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+  if (expected.length !== len) return false;
+  for (let i = 0; i < len; i++) if (expected[i] !== buf[off + i]) return false;
+  return true;
+}
+
+/**
+ * Whether the attribute value at buf[off, off+len) of `type` renders as the query's text. Returns
+ * undefined for arrays, key-value lists and bytes, which only a full decode can render.
+ */
+export function valueMatches(q: QueryValue, buf: Uint8Array, type: number, off: number, len: number): boolean | undefined {
+  switch (type) {
+    case AnyValueType.STRING:
+      return bytesEqualAt(q.utf8, buf, off, len);
+    case AnyValueType.INT: {
+      if (q.int === undefined) return false;
+      const halves = varintHalves(buf, off);
+      return halves[0] === q.int[0] && halves[1] === q.int[1];
+    }
+    case AnyValueType.DOUBLE: {
+      if (q.double === undefined) return false;
+      const d = readDoubleAt(buf, off);
+      return d === q.double || (d !== d && q.double !== q.double);
+    }
+    case AnyValueType.BOOL:
+      return q.bool !== undefined && (readVarintAt(buf, off) !== 0) === q.bool;
+    case AnyValueType.EMPTY:
+      return q.text === '';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Text of a decoded value, for the values the index skips: bytes as base64 (as OTLP/JSON writes
+ * them), arrays and key-value lists as JSON of their rendered members.
+ */
+export function renderAnyValue(v: AnyValue): string {
+  switch (v.kind) {
+    case 'string':
+      return v.value;
+    case 'bool':
+      return v.value ? 'true' : 'false';
+    case 'int':
+      return v.value.toString();
+    case 'double':
+      return renderDouble(v.value);
+    case 'bytes':
+      return Buffer.from(v.value).toString('base64');
+    case 'array':
+      return JSON.stringify(v.value.map(renderAnyValue));
+    case 'kvlist':
+      return JSON.stringify(Object.fromEntries(v.value.map((kv) => [kv.key, renderAnyValue(kv.value)])));
+    case 'empty':
+      return '';
+  }
+}
