@@ -44,7 +44,7 @@ export async function createIngester(options: IngesterOptions): Promise<Ingester
   const headBytes = gauge(registry, 'skein_ingester_head_bytes', 'Bytes held by the in-memory heads.');
   const headSpans = gauge(registry, 'skein_ingester_head_spans', 'Spans held by the in-memory heads.');
 
-  const log = logger.child({ component: 'ingester' });
+  const log = logger.child({ module: 'ingester' });
   log.info({ shards: options.shardCount, dataDir: options.dataDir, fsync: options.fsync }, 'opening shards (replaying WALs)');
   const started = performance.now();
   let replayed = 0;

@@ -9,7 +9,7 @@ export type TenantResolution = { readonly ok: true; readonly tenant: string } | 
 const VALID = /^[A-Za-z0-9!_.*'()-]{1,150}$/;
 
 export function resolveTenant(header: string | readonly string[] | undefined, required: boolean): TenantResolution {
-  const value = Array.isArray(header) ? header[0] : (header as string | undefined);
+  const value: string | undefined = typeof header === 'string' || header === undefined ? header : header[0];
   if (value === undefined || value === '') {
     if (required)
       return { ok: false, reason: 'missing', message: 'tenancy is required: send the tenant in the X-Scope-OrgID header (e.g. X-Scope-OrgID: team-a)' };

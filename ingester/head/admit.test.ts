@@ -66,6 +66,29 @@ describe('admit / commit / release', () => {
     expect(head.spanCount()).toBe(2);
   });
 
+  it('a released admit of a new trace leaves nothing visible', () => {
+    const head = createHead({ maxBytes: 1 << 20 });
+    head.release(ok(head.admit(mk(['a'], 7))).ticket);
+    expect(head.findTrace('t', traceId(7))).toBeNull();
+    expect(head.search('t', { tags: [], limit: 10 })).toEqual([]);
+    expect(head.searchWithStats('t', { tags: [], limit: 10 }).inspectedTraces).toBe(0);
+    expect(head.traceCount()).toBe(0);
+    expect(head.spanCount()).toBe(0);
+    // and the trace can still be written later
+    head.commit(ok(head.admit(mk(['a'], 7))).ticket);
+    expect(head.traceCount()).toBe(1);
+    expect(visibleNames(head, 7)).toEqual(['a']);
+  });
+
+  it('commit after an interleaved replay insert still dedups', () => {
+    const head = createHead({ maxBytes: 1 << 20 });
+    const r = ok(head.admit(mk(['a', 'b'])));
+    head.insert(mk(['a'])); // replay stores id 1 while the ticket is pending
+    head.commit(r.ticket);
+    expect(visibleNames(head)).toEqual(['a', 'b']);
+    expect(head.spanCount()).toBe(2);
+  });
+
   it('refuses a batch over budget without reserving anything; release frees budget', () => {
     const probe = createHead({ maxBytes: 1 << 30 });
     const a = mk(Array.from({ length: 20 }, (_, i) => `a${i}`), 1, 1);

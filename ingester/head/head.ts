@@ -184,8 +184,6 @@ interface TenantState {
   readonly rootNames: ValueSet;
   statusSeen: number;
   kindSeen: number;
-  /** Span IDs admitted but not yet committed or released: trace key → [ticket, hi, lo, ...]. */
-  readonly pending: Map<string, number[]>;
 }
 
 class Ticket implements AdmitTicket {
@@ -195,7 +193,12 @@ class Ticket implements AdmitTicket {
     readonly id: number,
     readonly tenant: TenantState,
     readonly batch: SpanBatch,
-    readonly pendingKeys: readonly string[],
+    /** Trace ordinal of each span of `batch`, in order (resolved once, at admit). */
+    readonly traceOf: readonly number[],
+    /** Traces holding this ticket's pending marks. */
+    readonly pendingTraces: readonly number[],
+    /** `insert` calls made before this admit; if none follow, commit needs no dedup pass. */
+    readonly replayEpoch: number,
     readonly spans: number,
     readonly bytes: number,
   ) {}
@@ -354,6 +357,10 @@ class Head implements ShardHead {
   private readonly tenants = new Map<string, TenantState>();
   private reservedBytes = 0;
   private resourceCount = 0;
+  private nonEmptyTraces = 0;
+  private replayEpoch = 0;
+  /** Span IDs admitted but not yet committed or released: trace ordinal → [ticket, hi, lo, ...]. */
+  private readonly pending = new Map<number, number[]>();
   private nextTicket = 1;
   private searchEpoch = 0;
 
@@ -413,13 +420,13 @@ class Head implements ShardHead {
     const ticketId = this.nextTicket++;
     const f = this.header;
     const outGroups: SpanGroup[] = [];
-    const pendingKeys: string[] = [];
+    const pendingTraces: number[] = [];
+    const traceOf: number[] = [];
     let duplicates = 0;
     let invalid = 0;
-    let admitted = 0;
     let bytes = 0;
     let key = '';
-    let stored: number | undefined;
+    let t = -1;
     let pendingList: number[] | undefined;
     for (const group of batch.groups) {
       let kept: Uint8Array[] | undefined;
@@ -429,24 +436,25 @@ class Head implements ShardHead {
           invalid++;
           continue;
         }
-        if (key === '' || !sameTraceKey(key, span, f.traceIdOffset)) {
+        if (t < 0 || !sameTraceKey(key, span, f.traceIdOffset)) {
           key = traceKeyAt(span, f.traceIdOffset);
-          stored = tenant.traces.get(key);
+          // A new trace gets its ordinal now, empty; it stays empty (and invisible) if released.
+          t = tenant.traces.get(key) ?? this.newTrace(tenant, key);
           pendingList = undefined;
         }
         const hi = wordAt(span, f.spanIdOffset);
         const lo = wordAt(span, f.spanIdOffset + 4);
-        if (stored !== undefined && this.traceHasSpan(stored, hi, lo)) {
+        if (this.traceSpans.get(t) > 0 && this.traceHasSpan(t, hi, lo)) {
           duplicates++;
           continue;
         }
         if (pendingList === undefined) {
-          pendingList = tenant.pending.get(key);
+          pendingList = this.pending.get(t);
           if (pendingList === undefined) {
             pendingList = [];
-            tenant.pending.set(key, pendingList);
+            this.pending.set(t, pendingList);
           }
-          pendingKeys.push(key);
+          pendingTraces.push(t);
         }
         if (pendingHas(pendingList, hi, lo)) {
           duplicates++;
@@ -454,7 +462,7 @@ class Head implements ShardHead {
         }
         pendingList.push(ticketId, hi, lo);
         (kept ??= []).push(span);
-        admitted++;
+        traceOf.push(t);
         bytes += span.length + SPAN_RESERVE_BYTES + ATTRIBUTE_RESERVE_BYTES * f.attributeCount;
       }
       if (kept !== undefined) outGroups.push({ ...group, spans: kept });
@@ -462,20 +470,23 @@ class Head implements ShardHead {
     if (invalid > 0) this.metrics?.invalid.inc(this.shardLabel, invalid);
     if (duplicates > 0) this.metrics?.duplicates.inc(this.shardLabel, duplicates);
     if (bytes > 0 && this.usedBytes() + this.reservedBytes + bytes > this.maxBytes) {
-      this.dropPending(tenant, pendingKeys, ticketId);
+      this.dropPending(pendingTraces, ticketId);
       this.metrics?.full.inc(this.shardLabel);
       return { kind: 'full', retryAfterSeconds: FULL_RETRY_AFTER_SECONDS };
     }
     this.reservedBytes += bytes;
     this.metrics?.reserved.set(this.shardLabel, this.reservedBytes);
     const out: SpanBatch = { tenant: batch.tenant, groups: outGroups };
-    return { kind: 'ok', batch: out, duplicates, ticket: new Ticket(this, ticketId, tenant, out, pendingKeys, admitted, bytes) };
+    const ticket = new Ticket(this, ticketId, tenant, out, traceOf, pendingTraces, this.replayEpoch, traceOf.length, bytes);
+    return { kind: 'ok', batch: out, duplicates, ticket };
   }
 
   commit(ticket: AdmitTicket): void {
     const t = this.settle(ticket);
     if (t === undefined) return;
-    this.insertInto(t.tenant, t.batch);
+    // Pending marks kept every other admit away from these spans; only `insert` (replay) could
+    // have stored one of them since.
+    this.insertInto(t.tenant, t.batch, t.traceOf, t.replayEpoch !== this.replayEpoch);
   }
 
   release(ticket: AdmitTicket): void {
@@ -483,7 +494,8 @@ class Head implements ShardHead {
   }
 
   insert(batch: SpanBatch): { inserted: number; duplicates: number } {
-    return this.insertInto(this.tenant(batch.tenant), batch);
+    this.replayEpoch++;
+    return this.insertInto(this.tenant(batch.tenant), batch, undefined, true);
   }
 
   usedBytes(): number {
@@ -495,7 +507,7 @@ class Head implements ShardHead {
   }
 
   traceCount(): number {
-    return this.traces;
+    return this.nonEmptyTraces;
   }
 
   private settle(ticket: AdmitTicket): Ticket | undefined {
@@ -504,13 +516,13 @@ class Head implements ShardHead {
     ticket.settled = true;
     this.reservedBytes -= ticket.bytes;
     this.metrics?.reserved.set(this.shardLabel, this.reservedBytes);
-    this.dropPending(ticket.tenant, ticket.pendingKeys, ticket.id);
+    this.dropPending(ticket.pendingTraces, ticket.id);
     return ticket;
   }
 
-  private dropPending(tenant: TenantState, keys: readonly string[], ticketId: number): void {
-    for (const key of keys) {
-      const list = tenant.pending.get(key);
+  private dropPending(traces: readonly number[], ticketId: number): void {
+    for (const key of traces) {
+      const list = this.pending.get(key);
       if (list === undefined) continue;
       let w = 0;
       for (let r = 0; r < list.length; r += 3) {
@@ -519,7 +531,7 @@ class Head implements ShardHead {
         list[w++] = list[r + 1]!;
         list[w++] = list[r + 2]!;
       }
-      if (w === 0) tenant.pending.delete(key);
+      if (w === 0) this.pending.delete(key);
       else list.length = w;
     }
   }
@@ -542,7 +554,6 @@ class Head implements ShardHead {
         rootNames: new ValueSet(meter, this.valueLimit),
         statusSeen: 0,
         kindSeen: 0,
-        pending: new Map(),
       };
       this.tenants.set(name, t);
       meter.bytes += 512;
@@ -550,13 +561,19 @@ class Head implements ShardHead {
     return t;
   }
 
-  private insertInto(tenant: TenantState, batch: SpanBatch): { inserted: number; duplicates: number } {
+  /**
+   * Stores the spans of `batch`. `traceOf` (commit) gives each span's trace ordinal as admit
+   * resolved it; without it (replay) traces are looked up. `dedup` false skips the stored-span
+   * check when admit's checks still hold.
+   */
+  private insertInto(tenant: TenantState, batch: SpanBatch, traceOf: readonly number[] | undefined, dedup: boolean): { inserted: number; duplicates: number } {
     const f = this.header;
     let inserted = 0;
     let duplicates = 0;
     let invalid = 0;
     let key = '';
     let t = -1;
+    let k = 0;
     for (const group of batch.groups) {
       if (group.spans.length === 0) continue;
       const groupId = this.internGroup(tenant, group);
@@ -566,11 +583,13 @@ class Head implements ShardHead {
           invalid++;
           continue;
         }
-        if (t < 0 || !sameTraceKey(key, span, f.traceIdOffset)) {
+        if (traceOf !== undefined) {
+          t = traceOf[k++]!;
+        } else if (t < 0 || !sameTraceKey(key, span, f.traceIdOffset)) {
           key = traceKeyAt(span, f.traceIdOffset);
           t = tenant.traces.get(key) ?? this.newTrace(tenant, key);
         }
-        if (this.insertSpan(tenant, t, groupId, span, f)) inserted++;
+        if (this.insertSpan(tenant, t, groupId, span, f, dedup)) inserted++;
         else duplicates++;
       }
     }
@@ -581,7 +600,7 @@ class Head implements ShardHead {
       if (invalid > 0) m.invalid.inc(this.shardLabel, invalid);
       m.bytes.set(this.shardLabel, this.usedBytes());
       m.spans.set(this.shardLabel, this.spans);
-      m.traces.set(this.shardLabel, this.traces);
+      m.traces.set(this.shardLabel, this.nonEmptyTraces);
     }
     return { inserted, duplicates };
   }
@@ -636,10 +655,10 @@ class Head implements ShardHead {
   }
 
   /** Stores one span (fields already read into `f`); false when (trace, span ID) is already held. */
-  private insertSpan(tenant: TenantState, t: number, groupId: number, span: Uint8Array, f: SpanHeader): boolean {
+  private insertSpan(tenant: TenantState, t: number, groupId: number, span: Uint8Array, f: SpanHeader, dedup: boolean): boolean {
     const hi = wordAt(span, f.spanIdOffset);
     const lo = wordAt(span, f.spanIdOffset + 4);
-    if (this.traceSpans.get(t) > 0 && this.traceHasSpan(t, hi, lo)) return false;
+    if (dedup && this.traceSpans.get(t) > 0 && this.traceHasSpan(t, hi, lo)) return false;
 
     const s = this.spans++;
     const chunk = this.arena.append(span);
@@ -653,6 +672,7 @@ class Head implements ShardHead {
 
     const count = this.traceSpans.get(t) + 1;
     this.traceSpans.set(t, count);
+    if (count === 1) this.nonEmptyTraces++;
     const last = this.traceLast.get(t);
     if (last === NIL) this.traceFirst.set(t, s);
     else this.spanNext.set(last, s);
@@ -948,7 +968,7 @@ class Head implements ShardHead {
     if (traceId.length !== 16) return null;
     const tenant = this.tenants.get(tenantName);
     const t = tenant?.traces.get(traceKeyAt(traceId, 0));
-    if (t === undefined) return null;
+    if (t === undefined || this.traceSpans.get(t) === 0) return null;
     const byGroup = new Map<number, Uint8Array[]>();
     for (let s = this.traceFirst.get(t); s !== NIL; s = this.spanNext.get(s)) {
       const g = this.spanGroup.get(s);
@@ -1000,6 +1020,7 @@ class Head implements ShardHead {
     const consider = (t: number): void => {
       if (this.traceStamp.get(t) === epoch) return;
       this.traceStamp.set(t, epoch);
+      if (this.traceSpans.get(t) === 0) return; // admitted, then released: never stored
       inspected++;
       const startHi = this.traceStartHi.get(t);
       const startLo = this.traceStartLo.get(t);

@@ -4,7 +4,7 @@
 // google.rpc.Status; 429/503 carry Retry-After.
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { encodeExportResponse } from '../../common/otlp/index.js';
 import { resolveTenant, TENANT_HEADER } from '../../common/model/index.js';
 import { SkeinError, toSkeinError } from '../../common/errors/index.js';
@@ -42,7 +42,7 @@ function sendError(reply: FastifyReply, format: ExportFormat, err: SkeinError): 
 
 /** Builds the OTLP/HTTP app (not listening). */
 export function buildOtlpHttpApp(options: HttpReceiverOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: options.logger.child({ receiver: 'otlp-http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: options.maxRequestBytes });
+  const app = Fastify({ loggerInstance: options.logger.child({ receiver: 'otlp-http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: options.maxRequestBytes });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser([...PROTOBUF_TYPES, JSON_TYPE], { parseAs: 'buffer', bodyLimit: options.maxRequestBytes }, (_req, body, done) => {
     done(null, body);
