@@ -95,3 +95,31 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+describe('shard count changes between runs', () => {
+  it('spans written with 8 shards are served after restarts with 2 and then 5 shards', async () => {
+    const data = makeDataDir();
+    try {
+      const first = await startSkein({ dataDir: data.dir, args: ['--shards', '8'] });
+      const { request, spans } = makeBatch(40, 3);
+      expect(await send(first, encodeExportRequest(request))).toBe(200);
+      expect(await first.stop()).toBe(0);
+      const traces = [...new Set(spans.map((s) => toHex(s.traceId)))];
+      for (const shards of ['2', '5']) {
+        const next = await startSkein({ dataDir: data.dir, args: ['--shards', shards] });
+        try {
+          let total = 0;
+          for (const t of traces) total += (await spanIdsOf(next, t)).size;
+          expect(total).toBe(spans.length);
+          if (shards === '2') expect(next.logs.join('\n')).toContain('retired shard');
+        } finally {
+          expect(await next.stop()).toBe(0);
+        }
+      }
+      const { readdirSync } = await import('node:fs');
+      expect(readdirSync(`${data.dir}/wal`).sort()).toEqual(['0', '1', '2', '3', '4']);
+    } finally {
+      data.remove();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import type { QueryBackend } from '../common/model/index.js';
 import { createRouter } from './router/index.js';
 import { createHeadQueryBackend } from './head/index.js';
 import type { ExportService, ExportFormat, Transport, ExportOutcome } from './receivers/index.js';
-import { openLocalShards, type LocalShards } from './local-shards.js';
+import { openLocalShards, drainRetiredShards, type LocalShards } from './local-shards.js';
 import type { FsyncPolicy } from './wal/index.js';
 
 export interface IngesterOptions {
@@ -62,6 +62,22 @@ export async function createIngester(options: IngesterOptions): Promise<Ingester
   log.info({ records: replayed, spans: spanTotal, millis: Math.round(performance.now() - started) }, 'all shards open');
 
   const router = createRouter({ shards: createShardFunction(), shardCount: options.shardCount, limits: options.limits });
+
+  // A previous run with more shards left WALs this run does not open: move their spans home first.
+  await drainRetiredShards(
+    options,
+    async (batch) => {
+      const routed = router.route(batch.tenant, {
+        resourceSpans: batch.groups.map((g) => ({
+          resource: g.resource,
+          schemaUrl: g.resourceSchemaUrl,
+          scopeSpans: [{ scope: g.scope, schemaUrl: g.scopeSchemaUrl, spans: [...g.spans] }],
+        })),
+      });
+      if (routed.accepted > 0) await shards.append(routed.batches);
+    },
+    (shard, records, report) => log.warn({ shard, records, corruption: report.corruption }, 'moved the spans of a retired shard WAL (shard count decreased) to their current shards'),
+  );
   const backend = createHeadQueryBackend(
     shards.shards.map((s) => s.head),
     () => !closing,

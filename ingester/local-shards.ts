@@ -2,6 +2,7 @@
 // head (acknowledged spans are served again after a crash), then ingest appends go
 // admit (dedup + budget, synchronous) → WAL append (durable per fsync policy) → commit (visible).
 import path from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
 import { openWal, type Wal, type FsyncPolicy, type ReplayReport } from './wal/index.js';
 import { createShardHead, type ShardHead, type AdmitTicket } from './head/index.js';
 import { SkeinError } from '../common/errors/index.js';
@@ -40,6 +41,41 @@ export interface LocalShards {
    */
   append(batches: readonly (SpanBatch | undefined)[]): Promise<AppendOutcome>;
   close(): Promise<void>;
+}
+
+/**
+ * WAL directories of shards at or above the current shard count (left by a run with more shards).
+ * Their records are read back and handed to `reroute` — which sends them through the normal write
+ * path to their current shards — and only then is the directory removed, so acknowledged spans
+ * survive a shard-count decrease. (Records inside kept shards whose spans now hash elsewhere stay
+ * where they are: every head answers every query, and query-time merging dedups.)
+ */
+export async function drainRetiredShards(
+  options: Pick<LocalShardsOptions, 'dataDir' | 'shardCount' | 'registry'>,
+  reroute: (batch: SpanBatch) => Promise<void>,
+  onDrained?: (shard: number, records: number, report: ReplayReport) => void,
+): Promise<void> {
+  const root = path.join(options.dataDir, 'wal');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const retired = names.filter((n) => /^\d+$/.test(n) && Number(n) >= options.shardCount).map(Number).sort((a, b) => a - b);
+  for (const shard of retired) {
+    const dir = path.join(root, String(shard));
+    const batches: SpanBatch[] = [];
+    // fsync 'always' only matters for appends; we never append to a retired WAL.
+    const { wal, report } = await openWal({ dir, fsync: 'always', registry: options.registry, shard }, (batch) => {
+      batches.push(batch);
+    });
+    await wal.close();
+    for (const batch of batches) await reroute(batch);
+    onDrained?.(shard, batches.length, report);
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function openLocalShards(options: LocalShardsOptions): Promise<LocalShards> {
