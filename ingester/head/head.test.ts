@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import type { SearchRequest, TagFilter } from '../../common/model/index.js';
 import { decodeResource, decodeSpan } from '../../common/otlp/index.js';
 import { toHex } from '../../common/model/index.js';
@@ -201,14 +202,21 @@ describe.each(heads)('head queries (%s)', (_label, make) => {
 });
 
 describe('head tag value caps', () => {
-  it('keeps at most maxTagValuesPerKey values per key and operations per service', () => {
-    const head = createHead({ maxBytes: 1 << 26, maxTagValuesPerKey: 3 });
+  it.each([
+    ['full hashes', 0xffffffff],
+    ['forced hash collisions', 0x3],
+  ])('keeps at most maxTagValuesPerKey values per key and operations per service (%s)', (_label, hashMask) => {
+    const head = createHead({ maxBytes: 1 << 26, maxTagValuesPerKey: 3 }, { hashMask });
     const spans = Array.from({ length: 10 }, (_, i) => span({ trace: traceId(i + 1), id: spanId(i + 1), name: `op-${i}`, attributes: { user: `u${i}` } }));
     head.insert(batch('t', group('svc', spans)));
     expect(head.tagValues('t', 'user')).toEqual(['u0', 'u1', 'u2']);
     expect(head.operations('t', 'svc')).toHaveLength(3);
-    // Capped values are still searchable: the index does not depend on the dictionary.
+    // Capped values are still searchable: past the cap the key's values go to per-trace blooms,
+    // and values posted before it crossed over stay findable through their posting lists.
     expect(head.search('t', req({ user: 'u9' })).map((s) => s.traceId)).toEqual([toHex(traceId(10))]);
+    expect(head.search('t', req({ user: 'u0' })).map((s) => s.traceId)).toEqual([toHex(traceId(1))]);
+    expect(head.search('t', req({ user: 'u4' })).map((s) => s.traceId)).toEqual([toHex(traceId(5))]);
+    expect(head.search('t', req({ user: 'nobody' }))).toEqual([]);
     expect(head.search('t', req({ name: 'op-7' })).map((s) => s.traceId)).toEqual([toHex(traceId(8))]);
   });
 
@@ -221,6 +229,21 @@ describe('head tag value caps', () => {
     expect(head.tagValues('t', 'db.statement')).toEqual(['short']);
   });
 
+  it('many traces: columns and tables grow across pages', () => {
+    const head = createHead({ maxBytes: 1 << 30 });
+    const n = 20_000;
+    for (let b = 0; b < n; b += 1000) {
+      const spans = Array.from({ length: 1000 }, (_, i) => span({ trace: traceId(b + i + 1), id: spanId(1), start: at(b + i), end: at(b + i + 1), attributes: { seq: BigInt(b + i) } }));
+      head.insert(batch('t', group('svc', spans)));
+    }
+    expect(head.traceCount()).toBe(n);
+    for (const i of [1, 257, 4097, 16385, n]) {
+      expect(head.findTrace('t', traceId(i))!.flatMap((g) => g.spans.map((s) => decodeSpan(s).attributes[0]!.value))).toEqual([{ kind: 'int', value: BigInt(i - 1) }]);
+    }
+    expect(head.search('t', req({}, { limit: 3 })).map((s) => s.traceId)).toEqual([n, n - 1, n - 2].map((i) => toHex(traceId(i))));
+    expect(head.search('t', req({ seq: '17000' })).map((s) => s.traceId)).toEqual([toHex(traceId(17001))]);
+  });
+
   it('a big trace (set-based dedup) keeps every distinct span once', () => {
     const head = createHead({ maxBytes: 1 << 26 });
     const spans = Array.from({ length: 200 }, (_, i) => span({ trace: traceId(1), id: spanId(i), start: at(i), end: at(i + 1) }));
@@ -228,5 +251,50 @@ describe('head tag value caps', () => {
     expect(head.insert(batch('t', group('svc', spans.slice(50, 150))))).toEqual({ inserted: 0, duplicates: 100 });
     expect(head.findTrace('t', traceId(1))!.flatMap((g) => g.spans)).toHaveLength(200);
     expect(head.search('t', req({}))[0]).toMatchObject({ spanCount: 200, durationNanos: 200e6 });
+  });
+});
+
+describe('search order (property)', () => {
+  it('early stop is exact on large heads whose insertion order is not start order', () => {
+    const head = createHead({ maxBytes: 1 << 28 });
+    let x = 12345;
+    const rand = (): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % 100_000;
+    const starts = Array.from({ length: 6000 }, () => rand());
+    for (let b = 0; b < starts.length; b += 500) {
+      head.insert(batch('t', group('svc', starts.slice(b, b + 500).map((st, i) => span({ trace: traceId(b + i + 1), id: spanId(1), start: at(st), attributes: { k: 'v', odd: (b + i) % 2 === 1 } })))));
+    }
+    const order = starts.map((st, i) => ({ st, id: toHex(traceId(i + 1)), odd: i % 2 === 1 })).sort((a, b) => b.st - a.st || (a.id < b.id ? 1 : -1));
+    for (const limit of [1, 7, 50]) {
+      expect(head.search('t', req({}, { limit })).map((s) => s.traceId)).toEqual(order.slice(0, limit).map((o) => o.id));
+      expect(head.search('t', req({ k: 'v' }, { limit })).map((s) => s.traceId)).toEqual(order.slice(0, limit).map((o) => o.id));
+      expect(head.search('t', req({ odd: 'true' }, { limit })).map((s) => s.traceId)).toEqual(order.filter((o) => o.odd).slice(0, limit).map((o) => o.id));
+    }
+  });
+
+  it('top-k equals a full sort by (start desc, trace ID desc), whatever the insertion order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ start: fc.integer({ min: 0, max: 50 }), extra: fc.integer({ min: 0, max: 5 }), tag: fc.boolean() }), { minLength: 1, maxLength: 2500 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.boolean(),
+        (traces, limit, filtered) => {
+          const head = createHead({ maxBytes: 1 << 28 });
+          // One span per trace now, a second, earlier one for some traces later: starts move back.
+          const first = traces.map((x, i) => span({ trace: traceId(i + 1), id: spanId(1), start: at(x.start * 10), attributes: { tag: x.tag } }));
+          head.insert(batch('t', group('svc', first)));
+          const later = traces.flatMap((x, i) => (x.extra > 0 ? [span({ trace: traceId(i + 1), id: spanId(2), start: at(x.start * 10 - x.extra * 7), attributes: { tag: x.tag } })] : []));
+          if (later.length > 0) head.insert(batch('t', group('svc', later)));
+          const expected = traces
+            .map((x, i) => ({ id: toHex(traceId(i + 1)), start: x.start * 10 - x.extra * 7, tag: x.tag }))
+            .filter((x) => !filtered || x.tag)
+            .sort((a, b) => b.start - a.start || (a.id < b.id ? 1 : -1))
+            .slice(0, limit)
+            .map((x) => x.id);
+          const got = head.search('t', req(filtered ? { tag: 'true' } : {}, { limit })).map((x) => x.traceId);
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

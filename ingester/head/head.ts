@@ -4,19 +4,22 @@
 // - span bytes are copied into an append-only Arena of large Buffers;
 // - per span, seven uint32 columns: arena chunk, offset, length, interned (resource, scope) group,
 //   next span of the same trace (a linked list, so a trace needs no array of its own), span ID words;
-// - per trace, uint32 columns (first/last span, count, min start, max end, root, earliest, flags)
-//   plus one Map entry per tenant from the 16 trace-ID bytes (as a latin1 string) to its ordinal;
+// - per trace, uint32 columns (ID words, first/last span, count, min start, max end, root, earliest,
+//   flags, a 512-bit bloom) and, per tenant, an open-addressing table from trace ID to ordinal
+//   (trace-index.ts);
 // - resources and scopes are interned once per distinct content and tenant;
 // - the search index maps a 32-bit hash of (key, typed value) to a posting list of trace ordinals
 //   (postings.ts). Span attributes, names, kinds and statuses post per trace; a resource posts
 //   once per trace under its own ID, and its attributes map to the resources carrying them — a
-//   service's dozen resource attributes cost one posting per trace, not a dozen per span.
-//   Postings only nominate candidates; search re-reads the spans to verify them, so a hash
+//   service's dozen resource attributes cost one posting per trace, not a dozen per span. Values
+//   of high-cardinality keys go to the trace's bloom filter instead of posting lists.
+//   The index only nominates candidates; search re-reads the spans to verify them, so a hash
 //   collision never produces a wrong answer.
-import { counter, gauge, type Counter, type Gauge, type Registry } from '../../common/metrics/index.js';
+import type { Registry } from '../../common/metrics/index.js';
 import type { KeyValue, OperationInfo, SearchRequest, SpanBatch, SpanGroup, TraceSummary } from '../../common/model/index.js';
 import {
   AnyValueType,
+  anyValueToString,
   createSpanFields,
   decodeResource,
   decodeSpan,
@@ -33,9 +36,12 @@ import { Arena, MemoryMeter, U32Column } from './columns.js';
 import { EntryType, KeyDictionary, RecentHashes, sameBytes, ValueSet, type KeyEntry } from './dictionary.js';
 import { combineHash, doubleWords, hashBool, hashBytes, hashDouble, hashEmpty, hashInt, TypeSeed } from './hash.js';
 import { ROOT_SPAN_NOT_YET_RECEIVED } from './merge.js';
-import { NodePool, PostingTable } from './postings.js';
+import { createMetrics, type HeadMetrics } from './metrics.js';
+import { NODE_BLOCK_BITS, NodePool, PostingTable } from './postings.js';
 import { createSpanHeader, readSpanHeader, walkAttributes, type SpanHeader } from './span-reader.js';
-import { bytesEqualAt, MAX_INDEXED_VALUE_BYTES, parseQueryValue, renderAnyValue, renderDouble, renderInt, valueMatches, varintHalves, type QueryValue } from './values.js';
+import { heapPush, heapReplaceTop } from './top-k.js';
+import { traceIdHash, TraceIds, TraceTable, wordAt } from './trace-index.js';
+import { bytesEqualAt, MAX_INDEXED_VALUE_BYTES, parseQueryValue, renderDouble, renderInt, valueMatches, varintHalves, type QueryValue } from './values.js';
 
 export interface HeadOptions {
   /** Memory budget: admit answers `full` rather than let stored + reserved bytes exceed it. */
@@ -88,7 +94,12 @@ export interface ShardHead {
   usedBytes(): number;
   spanCount(): number;
   traceCount(): number;
+  /**
+   * The trace's spans grouped by (resource, scope), or null. Span, resource and scope bytes are
+   * views into the head's append-only storage: never written again, so safe to keep; not to modify.
+   */
   findTrace(tenant: string, traceId: Uint8Array): SpanGroup[] | null;
+  /** Top `request.limit` matching traces, newest first (ties: trace ID descending). */
   search(tenant: string, request: SearchRequest): TraceSummary[];
   /** `search` plus the number of candidates inspected (for SearchResult.inspectedTraces). */
   searchWithStats(tenant: string, request: SearchRequest): SearchOutcome;
@@ -106,8 +117,6 @@ const NIL = 0xffffffff;
 const TWO_32 = 4294967296;
 /** Above this many spans a trace gets a Set of span IDs; below, dedup scans its span list. */
 const BIG_TRACE_SPANS = 32;
-/** JS-heap cost of a trace beyond its columns: Map entry, 16-char key string, array slot. */
-const TRACE_HEAP_BYTES = 96;
 /** Per-entry cost of a big trace's span-ID set (string key + set slot). */
 const BIG_SET_ENTRY_BYTES = 64;
 /** Reservation estimate beyond the span bytes: seven span columns plus postings per attribute. */
@@ -133,6 +142,8 @@ const K_STATUS = keyHash('\0status');
 const K_ROOT_SERVICE = keyHash('\0root.service.name');
 const K_ROOT_NAME = keyHash('\0root.name');
 const K_RESOURCE = keyHash('\0resource');
+/** Trace ordinals per block of the search early-stop bound (see blockMaxStart). */
+const START_BLOCK_BITS = 10;
 /** Bits per trace in the high-cardinality bloom filter (one 64-byte cache line), and probes. */
 const BLOOM_WORDS = 16;
 const BLOOM_BITS_MASK = BLOOM_WORDS * 32 - 1;
@@ -169,7 +180,7 @@ interface GroupEntry {
 }
 
 interface TenantState {
-  readonly traces: Map<string, number>;
+  readonly traces: TraceTable;
   /** Trace ordinals of this tenant in creation order (for searches the index cannot narrow). */
   readonly traceList: U32Column;
   traceListSize: number;
@@ -242,33 +253,6 @@ function parseCode(text: string, names: readonly string[], prefix: string): numb
   return undefined;
 }
 
-/** The 16 bytes at `off` as a one-byte string: a Map key that costs no Buffer and hashes fast. */
-function traceKeyAt(b: Uint8Array, o: number): string {
-  return String.fromCharCode(
-    b[o]!, b[o + 1]!, b[o + 2]!, b[o + 3]!, b[o + 4]!, b[o + 5]!, b[o + 6]!, b[o + 7]!,
-    b[o + 8]!, b[o + 9]!, b[o + 10]!, b[o + 11]!, b[o + 12]!, b[o + 13]!, b[o + 14]!, b[o + 15]!,
-  ); // prettier-ignore
-}
-
-function sameTraceKey(key: string, b: Uint8Array, o: number): boolean {
-  for (let i = 0; i < 16; i++) if (key.charCodeAt(i) !== b[o + i]) return false;
-  return true;
-}
-
-const HEX = '0123456789abcdef';
-function keyToHex(key: string): string {
-  let out = '';
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    out += HEX[c >>> 4]! + HEX[c & 15]!;
-  }
-  return out;
-}
-
-function wordAt(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
 function bigSetKey(hi: number, lo: number): string {
   return String.fromCharCode(hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff);
 }
@@ -280,30 +264,6 @@ function latin1(bytes: Uint8Array): string {
 function exactDecimal(hi: number, lo: number): string {
   if (hi <= 0x1fffff) return String(hi * TWO_32 + lo);
   return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
-}
-
-interface HeadMetrics {
-  readonly inserted: Counter<'shard'>;
-  readonly duplicates: Counter<'shard'>;
-  readonly invalid: Counter<'shard'>;
-  readonly full: Counter<'shard'>;
-  readonly bytes: Gauge<'shard'>;
-  readonly reserved: Gauge<'shard'>;
-  readonly spans: Gauge<'shard'>;
-  readonly traces: Gauge<'shard'>;
-}
-
-function createMetrics(registry: Registry): HeadMetrics {
-  return {
-    inserted: counter(registry, 'skein_head_spans_inserted_total', 'Spans inserted into the head.', ['shard']),
-    duplicates: counter(registry, 'skein_head_duplicate_spans_total', 'Spans dropped as duplicates of stored or pending spans.', ['shard']),
-    invalid: counter(registry, 'skein_head_invalid_spans_total', 'Spans dropped because their IDs could not be read.', ['shard']),
-    full: counter(registry, 'skein_head_full_rejections_total', 'Batches refused because the head memory budget was exhausted.', ['shard']),
-    bytes: gauge(registry, 'skein_head_bytes', 'Bytes held by the head (span bytes and indexes).', ['shard']),
-    reserved: gauge(registry, 'skein_head_reserved_bytes', 'Bytes reserved for admitted, not yet committed spans.', ['shard']),
-    spans: gauge(registry, 'skein_head_spans', 'Spans held by the head.', ['shard']),
-    traces: gauge(registry, 'skein_head_traces', 'Traces held by the head.', ['shard']),
-  };
 }
 
 export function createHead(options: HeadOptions, internals: HeadInternals = {}): ShardHead {
@@ -349,7 +309,7 @@ class Head implements ShardHead {
   private readonly traceBloom = new U32Column(this.meter);
   /** Search epoch that last visited the trace (dedups candidates without a per-search Set). */
   private readonly traceStamp = new U32Column(this.meter);
-  private readonly traceKeys: string[] = [];
+  private readonly traceIds = new TraceIds(this.meter);
   private traces = 0;
   private readonly bigTraces = new Map<number, Set<string>>();
 
@@ -359,6 +319,8 @@ class Head implements ShardHead {
   private resourceCount = 0;
   private nonEmptyTraces = 0;
   private replayEpoch = 0;
+  /** Per block of 2^START_BLOCK_BITS trace ordinals, the latest first-span start (ns, float). */
+  private readonly blockMaxStart: number[] = [];
   /** Span IDs admitted but not yet committed or released: trace ordinal → [ticket, hi, lo, ...]. */
   private readonly pending = new Map<number, number[]>();
   private nextTicket = 1;
@@ -425,7 +387,10 @@ class Head implements ShardHead {
     let duplicates = 0;
     let invalid = 0;
     let bytes = 0;
-    let key = '';
+    let w0 = 0;
+    let w1 = 0;
+    let w2 = 0;
+    let w3 = 0;
     let t = -1;
     let pendingList: number[] | undefined;
     for (const group of batch.groups) {
@@ -436,10 +401,14 @@ class Head implements ShardHead {
           invalid++;
           continue;
         }
-        if (t < 0 || !sameTraceKey(key, span, f.traceIdOffset)) {
-          key = traceKeyAt(span, f.traceIdOffset);
+        const o = f.traceIdOffset;
+        if (t < 0 || wordAt(span, o) !== w0 || wordAt(span, o + 4) !== w1 || wordAt(span, o + 8) !== w2 || wordAt(span, o + 12) !== w3) {
+          w0 = wordAt(span, o);
+          w1 = wordAt(span, o + 4);
+          w2 = wordAt(span, o + 8);
+          w3 = wordAt(span, o + 12);
           // A new trace gets its ordinal now, empty; it stays empty (and invisible) if released.
-          t = tenant.traces.get(key) ?? this.newTrace(tenant, key);
+          t = this.traceOrdinal(tenant, w0, w1, w2, w3);
           pendingList = undefined;
         }
         const hi = wordAt(span, f.spanIdOffset);
@@ -499,7 +468,7 @@ class Head implements ShardHead {
   }
 
   usedBytes(): number {
-    return this.meter.bytes + this.traces * TRACE_HEAP_BYTES;
+    return this.meter.bytes;
   }
 
   spanCount(): number {
@@ -541,7 +510,7 @@ class Head implements ShardHead {
     if (t === undefined) {
       const meter = this.meter;
       t = {
-        traces: new Map(),
+        traces: new TraceTable(this.traceIds, meter),
         traceList: new U32Column(meter),
         traceListSize: 0,
         postings: new PostingTable(this.pool, meter),
@@ -571,7 +540,10 @@ class Head implements ShardHead {
     let inserted = 0;
     let duplicates = 0;
     let invalid = 0;
-    let key = '';
+    let w0 = 0;
+    let w1 = 0;
+    let w2 = 0;
+    let w3 = 0;
     let t = -1;
     let k = 0;
     for (const group of batch.groups) {
@@ -585,9 +557,15 @@ class Head implements ShardHead {
         }
         if (traceOf !== undefined) {
           t = traceOf[k++]!;
-        } else if (t < 0 || !sameTraceKey(key, span, f.traceIdOffset)) {
-          key = traceKeyAt(span, f.traceIdOffset);
-          t = tenant.traces.get(key) ?? this.newTrace(tenant, key);
+        } else {
+          const o = f.traceIdOffset;
+          if (t < 0 || wordAt(span, o) !== w0 || wordAt(span, o + 4) !== w1 || wordAt(span, o + 8) !== w2 || wordAt(span, o + 12) !== w3) {
+            w0 = wordAt(span, o);
+            w1 = wordAt(span, o + 4);
+            w2 = wordAt(span, o + 8);
+            w3 = wordAt(span, o + 12);
+            t = this.traceOrdinal(tenant, w0, w1, w2, w3);
+          }
         }
         if (this.insertSpan(tenant, t, groupId, span, f, dedup)) inserted++;
         else duplicates++;
@@ -605,11 +583,15 @@ class Head implements ShardHead {
     return { inserted, duplicates };
   }
 
-  private newTrace(tenant: TenantState, key: string): number {
+  /** The ordinal of the tenant's trace with these ID words, created (empty) when new. */
+  private traceOrdinal(tenant: TenantState, w0: number, w1: number, w2: number, w3: number): number {
+    const hash = traceIdHash(w0, w1, w2, w3);
+    const found = tenant.traces.find(hash, w0, w1, w2, w3);
+    if (found >= 0) return found;
     const t = this.traces++;
-    tenant.traces.set(key, t);
+    this.traceIds.set(t, w0, w1, w2, w3);
+    tenant.traces.insert(t, hash);
     tenant.traceList.set(tenant.traceListSize++, t);
-    this.traceKeys.push(key);
     this.traceFirst.set(t, NIL);
     this.traceLast.set(t, NIL);
     this.traceSpans.set(t, 0);
@@ -672,7 +654,15 @@ class Head implements ShardHead {
 
     const count = this.traceSpans.get(t) + 1;
     this.traceSpans.set(t, count);
-    if (count === 1) this.nonEmptyTraces++;
+    if (count === 1) {
+      this.nonEmptyTraces++;
+      // A trace's start only moves earlier after its first span, so the first start bounds it.
+      const block = t >>> START_BLOCK_BITS;
+      const first = f.startHi * TWO_32 + f.startLo;
+      const bounds = this.blockMaxStart;
+      while (bounds.length <= block) bounds.push(-Infinity);
+      if (first > bounds[block]!) bounds[block] = first;
+    }
     const last = this.traceLast.get(t);
     if (last === NIL) this.traceFirst.set(t, s);
     else this.spanNext.set(last, s);
@@ -967,8 +957,13 @@ class Head implements ShardHead {
   findTrace(tenantName: string, traceId: Uint8Array): SpanGroup[] | null {
     if (traceId.length !== 16) return null;
     const tenant = this.tenants.get(tenantName);
-    const t = tenant?.traces.get(traceKeyAt(traceId, 0));
-    if (t === undefined || this.traceSpans.get(t) === 0) return null;
+    if (tenant === undefined) return null;
+    const w0 = wordAt(traceId, 0);
+    const w1 = wordAt(traceId, 4);
+    const w2 = wordAt(traceId, 8);
+    const w3 = wordAt(traceId, 12);
+    const t = tenant.traces.find(traceIdHash(w0, w1, w2, w3), w0, w1, w2, w3);
+    if (t < 0 || this.traceSpans.get(t) === 0) return null;
     const byGroup = new Map<number, Uint8Array[]>();
     for (let s = this.traceFirst.get(t); s !== NIL; s = this.spanNext.get(s)) {
       const g = this.spanGroup.get(s);
@@ -1005,7 +1000,9 @@ class Head implements ShardHead {
 
     let epoch = ++this.searchEpoch;
     if (epoch > 0xfffffff0) {
+      // Stamps and memos of 2^32 searches ago must not look current.
       for (let t = 0; t < this.traces; t++) this.traceStamp.set(t, 0);
+      for (const tn of this.tenants.values()) for (const r of tn.resources.values()) r.memoSearch = 0;
       epoch = this.searchEpoch = 1;
     }
     const limit = Number.isFinite(request.limit) ? Math.max(1, Math.floor(request.limit)) : Number.MAX_SAFE_INTEGER;
@@ -1044,11 +1041,47 @@ class Head implements ShardHead {
       else heapReplaceTop(heap, t, this.worseThan);
     };
 
+    // Early stop: candidates come newest first (by ordinal, or by posting time); once the heap is
+    // full and no remaining candidate can start later than its worst entry, the rest is skipped.
+    // startBound[b] bounds the start of every trace with ordinal < (b + 1) << START_BLOCK_BITS.
+    const startBound = this.blockMaxStart.slice();
+    for (let b = 1; b < startBound.length; b++) if (startBound[b - 1]! > startBound[b]!) startBound[b] = startBound[b - 1]!;
+    const cannotBeat = (maxOrdinal: number): boolean => {
+      if (heap.length < limit) return false;
+      const worst = heap[0]!;
+      // Float starts round by up to 256 ns at today's epoch; the margin keeps the bound safe.
+      const bound = startBound[maxOrdinal >>> START_BLOCK_BITS] ?? -Infinity;
+      return this.traceStartHi.get(worst) * TWO_32 + this.traceStartLo.get(worst) > bound + 4096;
+    };
     const c = plan.candidates;
     if (c !== undefined) {
-      for (const h of c.postingHashes!) tenant.postings.forEach(h, consider);
+      // Along a list node indexes decrease; nodeBound[b] is the highest ordinal any node with
+      // index < (b + 1) << NODE_BLOCK_BITS refers to.
+      const nodeBound = this.pool.blockMaxTrace.slice();
+      for (let b = 1; b < nodeBound.length; b++) if (nodeBound[b - 1]! > nodeBound[b]!) nodeBound[b] = nodeBound[b - 1]!;
+      let checkedBlock = -1;
+      const visit = (t: number, node: number): boolean => {
+        if (node !== NIL && node >>> NODE_BLOCK_BITS !== checkedBlock) {
+          checkedBlock = node >>> NODE_BLOCK_BITS;
+          if (cannotBeat(nodeBound[checkedBlock]!)) return false;
+        }
+        consider(t);
+        return true;
+      };
+      for (const h of c.postingHashes!) {
+        checkedBlock = -1;
+        tenant.postings.walk(h, visit);
+      }
     } else {
-      for (let i = tenant.traceListSize - 1; i >= 0; i--) consider(tenant.traceList.get(i));
+      let block = -1;
+      for (let i = tenant.traceListSize - 1; i >= 0; i--) {
+        const t = tenant.traceList.get(i);
+        if (t >>> START_BLOCK_BITS !== block) {
+          block = t >>> START_BLOCK_BITS;
+          if (cannotBeat(t)) break;
+        }
+        consider(t);
+      }
     }
     heap.sort((a, b) => (this.traceBefore(a, b) ? -1 : this.traceBefore(b, a) ? 1 : 0));
     return { traces: heap.map((t) => this.summary(t)), inspectedTraces: inspected };
@@ -1062,7 +1095,7 @@ class Head implements ShardHead {
     const al = this.traceStartLo.get(a);
     const bl = this.traceStartLo.get(b);
     if (al !== bl) return al > bl;
-    return this.traceKeys[a]! > this.traceKeys[b]!;
+    return this.traceIds.compare(a, b) > 0;
   }
 
   /** Heap order: the root is the result that would be dropped first. */
@@ -1262,7 +1295,7 @@ class Head implements ShardHead {
     const startHi = this.traceStartHi.get(t);
     const startLo = this.traceStartLo.get(t);
     return {
-      traceId: keyToHex(this.traceKeys[t]!),
+      traceId: this.traceIds.hex(t),
       rootServiceName: this.groups[this.spanGroup.get(ref)]!.resource.serviceName,
       rootTraceName: root !== NIL ? utf8At(view, f.nameOffset, f.nameLength) : ROOT_SPAN_NOT_YET_RECEIVED,
       startTimeUnixNano: exactDecimal(startHi, startLo),
@@ -1338,37 +1371,6 @@ function pendingHas(list: readonly number[], hi: number, lo: number): boolean {
 /** Slow path for arrays, key-value lists and bytes: decode and compare the rendered text. */
 function renderedEquals(attributes: readonly KeyValue[], filter: Filter): boolean {
   const key = filter.key!.toString('utf8');
-  for (const a of attributes) if (a.key === key && renderAnyValue(a.value) === filter.value.text) return true;
+  for (const a of attributes) if (a.key === key && anyValueToString(a.value) === filter.value.text) return true;
   return false;
-}
-
-function heapPush(heap: number[], x: number, worse: (a: number, b: number) => boolean): void {
-  heap.push(x);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (!worse(heap[i]!, heap[p]!)) break;
-    const tmp = heap[i]!;
-    heap[i] = heap[p]!;
-    heap[p] = tmp;
-    i = p;
-  }
-}
-
-function heapReplaceTop(heap: number[], x: number, worse: (a: number, b: number) => boolean): void {
-  heap[0] = x;
-  const n = heap.length;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let m = i;
-    if (l < n && worse(heap[l]!, heap[m]!)) m = l;
-    if (r < n && worse(heap[r]!, heap[m]!)) m = r;
-    if (m === i) return;
-    const tmp = heap[i]!;
-    heap[i] = heap[m]!;
-    heap[m] = tmp;
-    i = m;
-  }
 }

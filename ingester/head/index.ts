@@ -1,8 +1,9 @@
 // ingester/head — the per-shard in-memory head: every acknowledged span of a shard not yet cut into
-// a block, held compactly (span bytes in arenas, numeric columns, hashed posting lists) and
-// queryable at once by trace ID, search, tags, services and operations (DESIGN.md §6.4). `admit`
-// dedups and reserves budget before the WAL append, `commit` makes the spans visible after it,
-// `insert` serves WAL replay. createHeadQueryBackend answers QueryBackend over all shard heads.
+// a block, held compactly (span bytes in arenas, numeric columns, hashed posting lists, per-trace
+// blooms for high-cardinality keys) and queryable at once by trace ID, search, tags, services and
+// operations (DESIGN.md §6.4). `admit` dedups and reserves budget before the WAL append, `commit`
+// makes the spans visible after it, `insert` serves WAL replay. createHeadQueryBackend answers
+// QueryBackend over all of an ingester's shard heads.
 import { createHead, type HeadOptions, type ShardHead } from './head.js';
 
 export type { AdmitResult, AdmitTicket, HeadOptions, SearchOutcome, ShardHead } from './head.js';

@@ -9,10 +9,19 @@ import { fmix32 } from './hash.js';
 
 const NIL = 0xffffffff;
 
-/** Older posting entries of every list of a head, linked newest to oldest. */
+/** Nodes per block of the `blockMaxTrace` bound. */
+export const NODE_BLOCK_BITS = 10;
+
+/**
+ * Older posting entries of every list of a head, linked newest to oldest. Node indexes grow with
+ * time, so along any list they only decrease; `blockMaxTrace` records, per block of node indexes,
+ * the highest trace ordinal a node there refers to — with it, search knows how recent a trace
+ * the rest of a list can still hold, and stops early.
+ */
 export class NodePool {
   readonly trace: U32Column;
   readonly next: U32Column;
+  readonly blockMaxTrace: number[] = [];
   size = 0;
 
   constructor(meter: MemoryMeter) {
@@ -24,6 +33,10 @@ export class NodePool {
     const node = this.size++;
     this.trace.set(node, traceOrdinal);
     this.next.set(node, next);
+    const block = node >>> NODE_BLOCK_BITS;
+    const max = this.blockMaxTrace;
+    if (block >= max.length) max.push(traceOrdinal);
+    else if (traceOrdinal > max[block]!) max[block] = traceOrdinal;
     return node;
   }
 }
@@ -100,11 +113,24 @@ export class PostingTable {
 
   /** Calls `visit` for each entry of the list of `hash`, newest first (a trace may repeat). */
   forEach(hash: number, visit: (traceOrdinal: number) => void): void {
+    this.walk(hash, (t) => {
+      visit(t);
+      return true;
+    });
+  }
+
+  /**
+   * Like forEach, but `visit` also gets the node index the entry came from (NIL for the newest
+   * entry, kept in the slot) and stops the walk by returning false.
+   */
+  walk(hash: number, visit: (traceOrdinal: number, node: number) => boolean): void {
     const i = this.find(hash);
     if (i < 0) return;
-    visit(this.slots[i + NEWEST]!);
+    if (!visit(this.slots[i + NEWEST]!, NIL)) return;
     const pool = this.pool;
-    for (let node = this.slots[i + OLDER]!; node !== NIL; node = pool.next.get(node)) visit(pool.trace.get(node));
+    for (let node = this.slots[i + OLDER]!; node !== NIL; node = pool.next.get(node)) {
+      if (!visit(pool.trace.get(node), node)) return;
+    }
   }
 
   private grow(): void {

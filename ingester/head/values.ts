@@ -2,11 +2,13 @@
 // (QueryBackend: "compared with the attribute's value rendered as a string"); this file decides
 // which typed values a query string can equal and renders stored values the same way, so the index
 // (hash per interpretation) and verification (byte/number comparison) agree by construction.
-import type { AnyValue } from '../../common/model/index.js';
 import { AnyValueType, readDoubleAt, readVarintAt } from '../../common/otlp/index.js';
 import { hashBool, hashBytes, hashDouble, hashEmpty, hashInt, TypeSeed } from './hash.js';
 
-/** The text a double renders as (JavaScript's shortest round-trip form: 500 → "500", 0.5 → "0.5"). */
+/**
+ * The text a double renders as: JavaScript's shortest round-trip form (500 → "500", 0.5 → "0.5"),
+ * as common/otlp's anyValueToString renders it.
+ */
 export function renderDouble(value: number): string {
   return String(value);
 }
@@ -129,27 +131,3 @@ export function valueMatches(q: QueryValue, buf: Uint8Array, type: number, off: 
   }
 }
 
-/**
- * Text of a decoded value, for the values the index skips: bytes as base64 (as OTLP/JSON writes
- * them), arrays and key-value lists as JSON of their rendered members.
- */
-export function renderAnyValue(v: AnyValue): string {
-  switch (v.kind) {
-    case 'string':
-      return v.value;
-    case 'bool':
-      return v.value ? 'true' : 'false';
-    case 'int':
-      return v.value.toString();
-    case 'double':
-      return renderDouble(v.value);
-    case 'bytes':
-      return Buffer.from(v.value).toString('base64');
-    case 'array':
-      return JSON.stringify(v.value.map(renderAnyValue));
-    case 'kvlist':
-      return JSON.stringify(Object.fromEntries(v.value.map((kv) => [kv.key, renderAnyValue(kv.value)])));
-    case 'empty':
-      return '';
-  }
-}
