@@ -2,6 +2,8 @@
 // arXiv:1406.2294). When the bucket count grows from n to n+1 only ~1/(n+1) of keys move, all of them
 // to the new bucket. The 64-bit LCG step is done on uint32 halves to stay off BigInt.
 
+import { mulLo64Hi } from './u64.js';
+
 const C_HI = 0x27bb2ee6; // 2862933555777941757 = 0x27BB2EE687B0B0FD
 const C_LO = 0x87b0b0fd;
 
@@ -15,18 +17,8 @@ export function jumpHash(hi: number, lo: number, buckets: number): number {
   while (j < buckets) {
     b = j;
     // key = key * C + 1 (mod 2^64)
-    const a0 = kl & 0xffff;
-    const a1 = kl >>> 16;
-    const b0 = C_LO & 0xffff;
-    const b1 = C_LO >>> 16;
-    const p00 = a0 * b0;
-    const p01 = a0 * b1;
-    const p10 = a1 * b0;
-    const p11 = a1 * b1;
-    const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-    const hiFull = p11 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16);
     let nl = Math.imul(kl, C_LO) >>> 0;
-    let nh = (hiFull + Math.imul(kh, C_LO) + Math.imul(kl, C_HI)) >>> 0;
+    let nh = mulLo64Hi(kh, kl, C_HI, C_LO);
     nl = (nl + 1) >>> 0;
     if (nl === 0) nh = (nh + 1) >>> 0;
     kh = nh;

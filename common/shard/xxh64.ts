@@ -3,6 +3,8 @@
 // 16-byte inputs (trace IDs) built from 32-bit halves, because BigInt arithmetic on the ingest hot path
 // costs ~10× more. Both are checked against each other and against published test vectors.
 
+import { mulLo64Hi } from './u64.js';
+
 const MASK = 0xffffffffffffffffn;
 const P1 = 0x9e3779b185ebca87n;
 const P2 = 0xc2b2ae3d27d4eb4fn;
@@ -96,18 +98,8 @@ export function createXxh64For16(): (seed: U64, b: Uint8Array, off: number, out:
 
   // (ah,al) * (bh,bl) mod 2^64 → rh, rl
   function mul(ah: number, al: number, bh: number, bl: number): void {
-    const a0 = al & 0xffff;
-    const a1 = al >>> 16;
-    const b0 = bl & 0xffff;
-    const b1 = bl >>> 16;
-    const p00 = a0 * b0;
-    const p01 = a0 * b1;
-    const p10 = a1 * b0;
-    const p11 = a1 * b1;
-    const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-    const hiFull = p11 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16);
     rl = Math.imul(al, bl) >>> 0;
-    rh = (hiFull + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+    rh = mulLo64Hi(ah, al, bh, bl);
   }
   function add(ah: number, al: number, bh: number, bl: number): void {
     const lo = al + bl;
