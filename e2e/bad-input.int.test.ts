@@ -14,6 +14,7 @@ describe('bad input', () => {
   let data: ReturnType<typeof makeDataDir>;
   let keptTrace = '';
   let keptSpans = 0;
+  let keptBody: Uint8Array = new Uint8Array(0);
 
   const post = (body: Uint8Array | string, headers: Record<string, string>) =>
     fetch(`http://${skein.otlpHttp}/v1/traces`, { method: 'POST', headers, body: typeof body === 'string' ? body : Buffer.from(body) });
@@ -24,7 +25,8 @@ describe('bad input', () => {
     const { request, spans } = makeBatch(1, 4);
     keptTrace = toHex(spans[0]!.traceId);
     keptSpans = spans.length;
-    const res = await post(encodeExportRequest(request), { 'content-type': 'application/x-protobuf' });
+    keptBody = encodeExportRequest(request);
+    const res = await post(keptBody, { 'content-type': 'application/x-protobuf' });
     expect(res.status).toBe(200);
   });
 
@@ -111,7 +113,9 @@ describe('bad input', () => {
     }
   });
 
-  it('after all of that, stored data is intact and every rejection was counted', async () => {
+  it('after all of that, stored data is intact (a re-sent batch is stored once) and every rejection was counted', async () => {
+    const again = await post(keptBody, { 'content-type': 'application/x-protobuf' });
+    expect(again.status).toBe(200);
     const res = await fetch(`http://${skein.tempo}/api/traces/${keptTrace}`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { resourceSpans?: any[]; batches?: any[] };
@@ -121,6 +125,7 @@ describe('bad input', () => {
     expect(metrics).toMatch(/skein_ingester_requests_total\{[^}]*outcome="BAD_PAYLOAD"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/skein_ingester_spans_rejected_total\{[^}]*reason="trace_id_zero"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/skein_ingester_requests_total\{[^}]*outcome="PAYLOAD_TOO_LARGE"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/skein_ingester_spans_duplicate_total\{[^}]*\} [1-9]/);
     expect(skein.logs.join('\n')).toMatch(/rejected invalid spans|export refused/);
   });
 });
