@@ -1,13 +1,13 @@
 // Ingest benchmark: a load client in this process sends 1000-span OTLP requests (~10 attributes per
 // span, unique IDs per request) to a server child process over OTLP/gRPC or OTLP/HTTP, and reads the
 // server's CPU time from /proc. Reports spans/s (wall) and spans per server CPU-second.
-import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { encodeExportRequest } from '../common/otlp/index.js';
+import { startChild } from '../common/proc/index.js';
 import type { KeyValue, Span } from '../common/model/index.js';
 
 export interface IngestRun {
@@ -133,32 +133,13 @@ async function startServer(kind: 'skein' | 'sink', binDir: string, dataDir: stri
           '64MiB',
         ]
       : [path.join(binDir, 'bench', 'sink.js')];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const entry = await new Promise<Record<string, string>>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (c: string) => {
-      buf += c;
-      for (const line of buf.split('\n')) {
-        try {
-          const e = JSON.parse(line) as Record<string, string>;
-          if (e['msg'] === 'skein ready') resolve(e);
-        } catch {
-          /* partial line */
-        }
-      }
-      buf = buf.slice(buf.lastIndexOf('\n') + 1);
-    });
-    void exited.then(() => reject(new Error(`${kind} server exited early`)));
-  });
+  const started = await startChild({ args, readyMessage: 'skein ready', timeoutMs: 60_000 });
   return {
-    pid: child.pid!,
-    otlpGrpc: entry['otlpGrpc']!,
-    otlpHttp: entry['otlpHttp']!,
+    pid: started.pid,
+    otlpGrpc: started.ready['otlpGrpc']!,
+    otlpHttp: started.ready['otlpHttp']!,
     async stop() {
-      child.kill('SIGTERM');
-      await exited;
+      await started.stop();
     },
   };
 }

@@ -3,26 +3,13 @@
 // Skein's CPU per span is reported as a ratio to this, measured in the same run.
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
+import { RAW_TRACE_SERVICE } from '../ingester/receivers/index.js';
 
-const identity = (b: Buffer): Buffer => b;
 const EMPTY = Buffer.alloc(0);
 
 async function main(): Promise<void> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
-  server.addService(
-    {
-      Export: {
-        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: identity,
-        requestDeserialize: identity,
-        responseSerialize: identity,
-        responseDeserialize: identity,
-      },
-    },
-    { Export: ((_call: unknown, cb: (e: null, r: Buffer) => void) => cb(null, EMPTY)) as grpc.UntypedHandleCall },
-  );
+  server.addService(RAW_TRACE_SERVICE, { Export: ((_call: unknown, cb: (e: null, r: Buffer) => void) => cb(null, EMPTY)) as grpc.UntypedHandleCall });
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );

@@ -1,10 +1,10 @@
 // Starts a real `skein all-in-one` child process (from dist/) on 127.0.0.1 with OS-assigned ports,
 // waits for its "skein ready" log line, and stops it by PID. Used by the integration suites.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startChild } from '../../common/proc/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SKEIN_BIN = path.join(ROOT, 'dist', 'cli', 'skein.js');
@@ -47,40 +47,10 @@ export async function startSkein(options: { dataDir: string; args?: readonly str
     '0',
     ...(options.args ?? []),
   ];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = new Promise<Record<string, string>>((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      buffer += chunk;
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        logs.push(line);
-        try {
-          const entry = JSON.parse(line) as Record<string, string>;
-          if (entry['msg'] === 'skein ready') resolve(entry);
-        } catch {
-          // not JSON: keep going
-        }
-      }
-    });
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => logs.push(chunk));
-    void exited.then((code) => reject(new Error(`skein exited with ${code} before becoming ready:\n${logs.join('\n')}`)));
-  });
-  const timeout = options.timeoutMs ?? 60_000;
-  let timer: NodeJS.Timeout | undefined;
-  const entry = await Promise.race([
-    ready,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`skein not ready after ${timeout} ms:\n${logs.join('\n')}`)), timeout);
-    }),
-  ]).finally(() => clearTimeout(timer));
-  const pid = child.pid!;
+  const started = await startChild({ args, readyMessage: 'skein ready', timeoutMs: options.timeoutMs ?? 60_000 });
+  const entry = started.ready;
+  const pid = started.pid;
+  const { logs, exited } = started;
   return {
     pid,
     dataDir: options.dataDir,
@@ -90,13 +60,9 @@ export async function startSkein(options: { dataDir: string; args?: readonly str
     jaeger: entry['jaeger']!,
     logs,
     exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
+    stop: () => started.stop('SIGTERM'),
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      await started.stop('SIGKILL');
     },
   };
 }

@@ -26,7 +26,8 @@ export interface GrpcReceiver {
 
 const identity = (b: Buffer): Buffer => b;
 
-const definition: grpc.ServiceDefinition = {
+/** TraceService with raw-bytes (identity) serialisers: handlers receive the encoded request. */
+export const RAW_TRACE_SERVICE: grpc.ServiceDefinition = {
   Export: {
     path: TRACE_SERVICE_EXPORT_PATH,
     requestStream: false,
@@ -65,7 +66,7 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
       },
     );
   };
-  server.addService(definition, { Export: handler as grpc.UntypedHandleCall });
+  server.addService(RAW_TRACE_SERVICE, { Export: handler as grpc.UntypedHandleCall });
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });
