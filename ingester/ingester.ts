@@ -3,7 +3,7 @@
 import { scanExportRequest, fromOtlpJson, encodeExportRequest, type SpanLimits } from '../common/otlp/index.js';
 import { createShardFunction } from '../common/shard/index.js';
 import { SkeinError, toSkeinError } from '../common/errors/index.js';
-import { counter, histogram, gauge, type Registry } from '../common/metrics/index.js';
+import { counter, histogram, type Registry } from '../common/metrics/index.js';
 import type { Logger } from '../common/log/index.js';
 import type { QueryBackend } from '../common/model/index.js';
 import { createRouter } from './router/index.js';
@@ -41,8 +41,6 @@ export async function createIngester(options: IngesterOptions): Promise<Ingester
   const spansRejected = counter(registry, 'skein_ingester_spans_rejected_total', 'Spans rejected by validation, by reason.', ['transport', 'reason']);
   const requests = counter(registry, 'skein_ingester_requests_total', 'Export requests by transport and outcome (ok, partial, or an error code).', ['transport', 'outcome']);
   const duration = histogram(registry, 'skein_ingester_request_duration_seconds', 'Export request handling time, receive to acknowledge.', ['transport']);
-  const headBytes = gauge(registry, 'skein_ingester_head_bytes', 'Bytes held by the in-memory heads.');
-  const headSpans = gauge(registry, 'skein_ingester_head_spans', 'Spans held by the in-memory heads.');
 
   const log = logger.child({ module: 'ingester' });
   log.info({ shards: options.shardCount, dataDir: options.dataDir, fsync: options.fsync }, 'opening shards (replaying WALs)');
@@ -82,17 +80,6 @@ export async function createIngester(options: IngesterOptions): Promise<Ingester
     shards.shards.map((s) => s.head),
     () => !closing,
   );
-  const refreshGauges = (): void => {
-    let b = 0;
-    let n = 0;
-    for (const s of shards.shards) {
-      b += s.head.usedBytes();
-      n += s.head.spanCount();
-    }
-    headBytes.set(b);
-    headSpans.set(n);
-  };
-
   // Bad input is logged, but at most a few lines a second so a misbehaving client cannot flood logs.
   let logWindow = 0;
   let logged = 0;
@@ -148,7 +135,6 @@ export async function createIngester(options: IngesterOptions): Promise<Ingester
       throw err;
     } finally {
       end();
-      refreshGauges();
       if (--inflight === 0 && drained) drained();
     }
   }
