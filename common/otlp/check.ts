@@ -188,3 +188,144 @@ export function isWellFormed(buf: Uint8Array, start: number, end: number, schema
   }
   return pos === end;
 }
+
+// Span checks run once per ingested span, and almost all of a span's nested bytes are attributes
+// whose values are scalars. The generic walk pays a schema lookup, a recursive call and a rule
+// check per field; the fast paths below handle exactly those common shapes inline. They only ever
+// say "well-formed" for bytes the generic walk also accepts; anything else (unusual tags, long
+// tags, nested values, malformed bytes) is handed to isWellFormed on the same range and depth, so
+// the verdict is always the generic one.
+
+/** True when buf[start, end) is a well-formed Span: the same answer as isWellFormed(…, SPAN). */
+export function isWellFormedSpan(buf: Uint8Array, start: number, end: number): boolean {
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos]!;
+    if (tag === 0x4a) {
+      // attributes (9, LEN): KeyValue at depth 1.
+      const payloadEnd = lengthDelimitedEnd(buf, pos + 1, end);
+      if (payloadEnd >= 0) {
+        const payloadStart = buf[pos + 1]! < 0x80 ? pos + 2 : varintEnd(buf, pos + 1, end);
+        if (keyValueFast(buf, payloadStart, payloadEnd)) {
+          pos = payloadEnd;
+          continue;
+        }
+      }
+    } else if (tag === 0x39 || tag === 0x41) {
+      // start / end time (7, 8: FIXED64).
+      if (pos + 9 <= end) {
+        pos += 9;
+        continue;
+      }
+    } else if (tag === 0x0a || tag === 0x12 || tag === 0x1a || tag === 0x22 || tag === 0x2a) {
+      // IDs, trace state, name (1–5: LEN, no children).
+      const first = pos + 1 < end ? buf[pos + 1]! : 0x80;
+      if (first < 0x80 && pos + 2 + first <= end) {
+        pos += 2 + first;
+        continue;
+      }
+    } else if (tag === 0x30 && pos + 1 < end && buf[pos + 1]! < 0x80) {
+      // kind (6: VARINT), one byte.
+      pos += 2;
+      continue;
+    }
+    // Anything else: one generic step over this field (the depth-0 rules of SPAN).
+    pos = spanFieldGeneric(buf, pos, end);
+    if (pos < 0) return false;
+  }
+  return pos === end;
+}
+
+/** The generic walk's handling of the one Span field at `pos`; the position after it or -1. */
+function spanFieldGeneric(buf: Uint8Array, pos: number, end: number): number {
+  let tag = buf[pos]!;
+  if (tag < 0x80) {
+    pos++;
+  } else {
+    const next = varintEnd(buf, pos, end);
+    if (next < 0 || next - pos > 5) return -1;
+    tag = uint32At(buf, pos);
+    pos = next;
+  }
+  const field = tag >>> 3;
+  const wire = tag & 7;
+  if (field === 0) return -1;
+  const fields = SPAN.fields;
+  const rule = field < fields.length ? fields[field] : undefined;
+  if (rule !== undefined && rule.wire !== wire) return -1;
+  if (wire !== WireType.LEN) return skipFieldAt(buf, pos, end, wire, field);
+  const payloadEnd = lengthDelimitedEnd(buf, pos, end);
+  if (payloadEnd < 0) return -1;
+  if (rule !== undefined && rule.child !== null) {
+    const payloadStart = varintEnd(buf, pos, end);
+    if (!isWellFormed(buf, payloadStart, payloadEnd, rule.child, 1)) return -1;
+  }
+  return payloadEnd;
+}
+
+/**
+ * A span attribute (KeyValue at depth 1) made of one-byte tags: key, then a scalar value. Answers
+ * with the generic walk whenever it meets anything else.
+ */
+function keyValueFast(buf: Uint8Array, start: number, end: number): boolean {
+  // The shape nearly every attribute has: key (one-byte length), then a value (one-byte length)
+  // holding exactly one scalar field that ends where the attribute ends.
+  if (buf[start] === 0x0a && start + 1 < end) {
+    const keyLength = buf[start + 1]!;
+    const p = start + 2 + keyLength;
+    if (keyLength < 0x80 && p + 1 < end && buf[p] === 0x12 && buf[p + 1]! < 0x80 && p + 2 + buf[p + 1]! === end) {
+      const q = p + 2;
+      if (q === end) return true; // empty AnyValue
+      const t = buf[q]!;
+      if (t === 0x0a || t === 0x3a) {
+        // string_value (1) / bytes_value (7), one-byte length
+        if (q + 1 < end && buf[q + 1]! < 0x80 && q + 2 + buf[q + 1]! === end) return true;
+      } else if (t === 0x18 || t === 0x10) {
+        // int_value (3) / bool_value (2)
+        if (varintEnd(buf, q + 1, end) === end) return true;
+      } else if (t === 0x21) {
+        // double_value (4)
+        if (q + 9 === end) return true;
+      }
+    }
+  }
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos]!;
+    if (tag !== 0x0a && tag !== 0x12) break; // key (1, LEN), value (2, LEN)
+    const payloadEnd = lengthDelimitedEnd(buf, pos + 1, end);
+    if (payloadEnd < 0) break;
+    if (tag === 0x12) {
+      const first = buf[pos + 1]!;
+      const payloadStart = first < 0x80 ? pos + 2 : varintEnd(buf, pos + 1, end);
+      if (!anyValueScalar(buf, payloadStart, payloadEnd)) break;
+    }
+    pos = payloadEnd;
+  }
+  return pos === end || isWellFormed(buf, start, end, KEY_VALUE, 1);
+}
+
+/**
+ * True when buf[start, end) is an AnyValue holding only scalar fields (string, bool, int, double,
+ * bytes) with one-byte tags, all well-formed. False means "not this shape", not "malformed".
+ */
+function anyValueScalar(buf: Uint8Array, start: number, end: number): boolean {
+  let pos = start;
+  while (pos < end) {
+    const tag = buf[pos++]!;
+    if (tag === 0x0a || tag === 0x3a) {
+      // string_value (1) / bytes_value (7): LEN
+      pos = lengthDelimitedEnd(buf, pos, end);
+    } else if (tag === 0x10 || tag === 0x18) {
+      // bool_value (2) / int_value (3): VARINT
+      pos = varintEnd(buf, pos, end);
+    } else if (tag === 0x21) {
+      // double_value (4): FIXED64
+      pos = pos + 8 <= end ? pos + 8 : -1;
+    } else {
+      return false;
+    }
+    if (pos < 0) return false;
+  }
+  return true;
+}

@@ -1,7 +1,7 @@
 // Edge validation of one span (DESIGN.md §6.1): pure checks on the encoded bytes, run after
 // readSpanFields so a request's good spans are kept while each bad one is rejected with a reason
 // that goes back to the client in OTLP partial_success.
-import { SPAN, isWellFormed } from './check.js';
+import { isWellFormedSpan } from './check.js';
 import type { SpanFields } from './scan.js';
 
 export interface SpanLimits {
@@ -61,7 +61,7 @@ export function validateSpan(span: Uint8Array, fields: SpanFields, limits: SpanL
   if (fields.parentSpanIdLength !== 0 && fields.parentSpanIdLength !== SPAN_ID_BYTES) return 'parent_span_id_length';
   if (fields.endHi < fields.startHi || (fields.endHi === fields.startHi && fields.endLo < fields.startLo)) return 'end_before_start';
   if (fields.attributeCount > limits.maxAttributesPerSpan) return 'too_many_attributes';
-  if (!isWellFormed(span, 0, span.length, SPAN)) return 'malformed_span';
+  if (!isWellFormedSpan(span, 0, span.length)) return 'malformed_span';
   return null;
 }
 

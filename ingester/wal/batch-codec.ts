@@ -22,11 +22,13 @@ export function encodeBatchRecord(batch: SpanBatch): Uint8Array {
 }
 
 /**
- * Encodes `batch` straight into a complete frame: one allocation per record on the append path.
+ * Encodes `batch` straight into a complete frame: at most one allocation per record on the append
+ * path. `alloc`, when given, supplies the buffer (at least the size asked for; the frame is a view
+ * of its start), so the caller can reuse buffers whose frames have been written.
  * Throws SkeinError PAYLOAD_TOO_LARGE when the payload exceeds what a frame may hold.
  */
-export function encodeBatchFrame(batch: SpanBatch): Uint8Array {
-  const frame = encodeWithHeadroom(batch, FRAME_HEADER_BYTES);
+export function encodeBatchFrame(batch: SpanBatch, alloc?: (size: number) => Buffer): Uint8Array {
+  const frame = encodeWithHeadroom(batch, FRAME_HEADER_BYTES, alloc);
   sealFrame(frame);
   return frame;
 }
@@ -46,7 +48,7 @@ function blobSize(length: number): number {
   return varintSize(length) + length;
 }
 
-function encodeWithHeadroom(batch: SpanBatch, headroom: number): Buffer {
+function encodeWithHeadroom(batch: SpanBatch, headroom: number, alloc?: (size: number) => Buffer): Buffer {
   let size = 2 + blobSize(Buffer.byteLength(batch.tenant, 'utf8')) + varintSize(batch.groups.length);
   for (const g of batch.groups) {
     size += blobSize(g.resource.length) + blobSize(Buffer.byteLength(g.resourceSchemaUrl, 'utf8'));
@@ -58,7 +60,8 @@ function encodeWithHeadroom(batch: SpanBatch, headroom: number): Buffer {
     throw new SkeinError('PAYLOAD_TOO_LARGE', `WAL record of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`);
   }
   // Unsafe allocation is fine: every byte is written below, and the final check proves it.
-  const out = Buffer.allocUnsafe(headroom + size);
+  const total = headroom + size;
+  const out = alloc === undefined ? Buffer.allocUnsafe(total) : alloc(total).subarray(0, total);
   let o = headroom;
   out[o++] = WAL_FORMAT_VERSION;
   out[o++] = RecordType.SPAN_BATCH;

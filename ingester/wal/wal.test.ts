@@ -421,3 +421,25 @@ describe('write failures', () => {
     expect((await replay(dir)).keys).toEqual([key(batchOf(1)), key(batchOf(3))]);
   });
 });
+
+describe('frame buffer reuse', () => {
+  it('records of shrinking, growing and repeated sizes, in overlapping groups, replay byte for byte', async () => {
+    const dir = await tempDir();
+    const { wal } = await openWal({ dir, fsync: 'always' }, () => undefined);
+    const sizes = [70_000, 10, 70_000, 300_000, 5, 131_000, 40, 300_000, 1, 64_000];
+    const batches: SpanBatch[] = [];
+    // Waves of concurrent appends: buffers freed by one group are taken by the next wave.
+    for (let wave = 0; wave < 4; wave++) {
+      const appends: Promise<void>[] = [];
+      for (const [i, size] of sizes.entries()) {
+        const b = batchOf(wave * 16 + i, size);
+        batches.push(b);
+        appends.push(wal.append(b));
+      }
+      await Promise.all(appends);
+    }
+    await wal.close();
+    const { keys } = await replay(dir);
+    expect(keys).toEqual(batches.map(key));
+  });
+});

@@ -112,6 +112,8 @@ interface ActiveSegment {
 
 interface PendingAppend {
   readonly frame: Uint8Array;
+  /** The pooled buffer `frame` is a view of; goes back to the pool once the frame is written. */
+  readonly backing: Buffer | undefined;
   readonly resolve: () => void;
   readonly reject: (e: SkeinError) => void;
 }
@@ -130,6 +132,7 @@ class SegmentedWal implements Wal {
   private readonly segmentNumbers: number[];
 
   private pending: PendingAppend[] = [];
+  private readonly framePool = new FramePool();
   private readonly control: ControlTask[] = [];
   /** True while the pump loop owns the file; everything that touches it runs inside the loop. */
   private pumping = false;
@@ -167,13 +170,15 @@ class SegmentedWal implements Wal {
   append(batch: SpanBatch): Promise<void> {
     if (this.closing) return Promise.reject(this.closedError());
     let frame: Uint8Array;
+    let backing: Buffer | undefined;
     try {
-      frame = encodeBatchFrame(batch);
+      frame = encodeBatchFrame(batch, (size) => (backing = this.framePool.take(size)));
     } catch (e) {
+      if (backing !== undefined) this.framePool.give(backing);
       return Promise.reject(e instanceof SkeinError ? e : new SkeinError('INTERNAL', 'WAL record encoding failed', { cause: e }));
     }
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ frame, resolve, reject });
+      this.pending.push({ frame, backing, resolve, reject });
       if (this.policy === 'batch' && this.batchTimer === undefined && !this.batchDue) {
         this.batchTimer = setTimeout(this.onBatchTimer, this.batchDelayMs);
       }
@@ -309,14 +314,21 @@ class SegmentedWal implements Wal {
       }
       this.active.size = start + bytes;
     } catch (e) {
+      this.recycle(group);
       if (this.tailDirty) await this.ensureCleanTail().catch(() => undefined);
       this.metrics.appendFailed(group.length);
       const err = this.writeFailed('append', e);
       for (const p of group) p.reject(err);
       return;
     }
+    this.recycle(group);
     this.metrics.appended(group.length, bytes);
     for (const p of group) p.resolve();
+  }
+
+  /** The group's write has returned (or failed): nothing reads its frames any more. */
+  private recycle(group: PendingAppend[]): void {
+    for (const p of group) if (p.backing !== undefined) this.framePool.give(p.backing);
   }
 
   /**
@@ -355,6 +367,49 @@ class SegmentedWal implements Wal {
     // Its data is already synced (or the policy accepted losing it); a close error changes nothing.
     await old.handle.close().catch(() => undefined);
     return segment;
+  }
+}
+
+const POOL_MAX_BUFFERS = 8;
+const POOL_MAX_BUFFER_BYTES = 8 * 1024 * 1024;
+const POOL_MIN_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Reuses frame buffers between appends. Allocating a fresh buffer per record (hundreds of KiB for a
+ * typical export request) churns external memory, which V8 answers with extra garbage collections,
+ * and malloc may hand back fresh pages that fault on first touch. Sizes are rounded up to powers of
+ * two so buffers fit later records of similar size; the pool keeps a few, none very large.
+ */
+class FramePool {
+  private readonly free: Buffer[] = [];
+
+  take(size: number): Buffer {
+    const free = this.free;
+    for (let i = free.length - 1; i >= 0; i--) {
+      const b = free[i]!;
+      if (b.length >= size) {
+        free[i] = free[free.length - 1]!;
+        free.pop();
+        return b;
+      }
+    }
+    let capacity = POOL_MIN_BUFFER_BYTES;
+    while (capacity < size) capacity *= 2;
+    // Its own allocation (not a slice of Node's shared pool), so handing it back is safe.
+    return Buffer.allocUnsafeSlow(capacity);
+  }
+
+  give(b: Buffer): void {
+    if (b.length > POOL_MAX_BUFFER_BYTES) return;
+    const free = this.free;
+    if (free.length < POOL_MAX_BUFFERS) {
+      free.push(b);
+      return;
+    }
+    // Full: keep the larger buffers, which fit more records.
+    let smallest = 0;
+    for (let i = 1; i < free.length; i++) if (free[i]!.length < free[smallest]!.length) smallest = i;
+    if (free[smallest]!.length < b.length) free[smallest] = b;
   }
 }
 
