@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     '',
     ...ingest.rows,
     '',
-    'Baseline "sink" = the same transports and libraries acknowledging without any work, so the ratio is Skein\'s cost over the floor set by the receivers' transports (native-HTTP/2 gRPC server, fastify) on this machine. Target: ≥ 200,000 spans per server CPU-second.',
+    'Baseline "sink" = the same transports and libraries acknowledging without any work, so the ratio is Skein\'s cost over the floor set by the receiver transports (native-HTTP/2 gRPC server, fastify) on this machine. Target: ≥ 200,000 spans per server CPU-second.',
     '',
   );
   json['ingest'] = ingest.json;
