@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build typecheck lint test test-unit test-int run bench clean check-node
+.PHONY: all deps build etcd typecheck lint test test-unit test-int run bench clean check-node
 
 all: build
 
@@ -30,7 +30,10 @@ lint: check-node
 test-unit: check-node
 	vitest run --project unit
 
-test-int: build
+etcd:
+	@scripts/ensure-etcd.sh
+
+test-int: build etcd
 	vitest run --project integration
 
 # The whole suite: typecheck + lint + unit + integration.
