@@ -116,7 +116,10 @@ export async function openLocalShards(options: LocalShardsOptions): Promise<Loca
         const batch = batches[i];
         if (batch === undefined) continue;
         const s = shards[i];
-        if (s === undefined) throw new SkeinError('INTERNAL', `batch for shard ${i} but only ${shards.length} shards are open`);
+        if (s === undefined) {
+          for (const a of admitted) a.s.head.release(a.ticket);
+          throw new SkeinError('INTERNAL', `batch for shard ${i} but only ${shards.length} shards are open`);
+        }
         const r = s.head.admit(batch);
         if (r.kind === 'full') {
           for (const a of admitted) a.s.head.release(a.ticket);
