@@ -1,0 +1,140 @@
+// Leader election for controllers (DESIGN.md §5: "one leads through an etcd election; the others
+// stand by"), built only on the Coordinator interface so both implementations share it. The leader
+// key is created-if-absent and bound to the candidate's lease; followers watch it and try again when
+// it disappears (lease ended or leader resigned). The leader key's create revision is a fencing token
+// the leader can compare in its own txns, like a shard owner's.
+import { SkeinError } from '../errors/index.js';
+import { del, get, ifAbsent, ifCreateRevision, put, type Coordinator, type KeyValue, type Lease } from './coordinator.js';
+
+export interface CampaignOptions {
+  /** Full key of the election, e.g. `/skein/ns/cluster/controller/leader`. */
+  readonly key: string;
+  /** What followers learn about the leader (id, address). */
+  readonly value: string | Uint8Array;
+  readonly lease: Lease;
+  readonly signal?: AbortSignal;
+}
+
+export interface Leadership {
+  readonly key: string;
+  /** Create revision of the leader key: strictly greater for every later leader. */
+  readonly token: number;
+  /** True once leadership ended: the lease expired locally, or the key was deleted or replaced. */
+  readonly lost: boolean;
+  onLost(listener: () => void): () => void;
+  /** Deletes the leader key if it is still ours; leadership then ends without `onLost` firing. */
+  resign(): Promise<void>;
+}
+
+/** Resolves once this candidate leads. Rejects if the lease ends or the signal aborts first. */
+export async function campaign(coord: Coordinator, options: CampaignOptions): Promise<Leadership> {
+  const { key, value, lease, signal } = options;
+  for (;;) {
+    signal?.throwIfAborted();
+    if (!lease.valid()) throw new SkeinError('UNAVAILABLE', `lease ${lease.id} ended while campaigning for ${key}`);
+    const result = await coord.txn({ compare: [ifAbsent(key)], success: [put(key, value, lease.id), get(key)], failure: [get(key)] });
+    let current: KeyValue | undefined;
+    switch (result.kind) {
+      case 'committed': {
+        const r = result.results[1]!;
+        if (r.op === 'get' && r.kv !== undefined) return watchLeadership(coord, key, r.kv.createRevision, lease);
+        continue; // lease vanished between put and get in the same txn: impossible in etcd; re-check
+      }
+      case 'rejected': {
+        const r = result.results[0]!;
+        current = r.op === 'get' ? r.kv : undefined;
+        // Our own key from an earlier attempt whose outcome was unknown: we already lead.
+        if (current !== undefined && current.lease === lease.id) return watchLeadership(coord, key, current.createRevision, lease);
+        break;
+      }
+      case 'lease-not-found':
+        throw new SkeinError('UNAVAILABLE', `lease ${lease.id} is gone; cannot campaign for ${key}`);
+      case 'unknown': {
+        // Never assume either way: re-read. If the put landed, the rejected branch above finds our lease.
+        const read = await coord.get(key).catch(() => undefined);
+        current = read?.kv;
+        if (current !== undefined && current.lease === lease.id) return watchLeadership(coord, key, current.createRevision, lease);
+        if (read === undefined) continue;
+        break;
+      }
+    }
+    if (current !== undefined) await waitUntilGone(coord, key, current.createRevision, lease, signal);
+  }
+}
+
+/** Resolves when the leader key with `createRevision` is no longer there (or the wait must end). */
+function waitUntilGone(coord: Coordinator, key: string, createRevision: number, lease: Lease, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      watch.close();
+      offExpired();
+      signal?.removeEventListener('abort', finish);
+      resolve(); // the campaign loop re-checks signal and lease
+    };
+    const state = new Map<string, KeyValue>();
+    const watch = coord.watchPrefix(key, (update) => {
+      if (update.kind === 'snapshot') {
+        state.clear();
+        for (const kv of update.entries) state.set(kv.key, kv);
+      } else if (update.kind === 'events') {
+        for (const e of update.events) {
+          if (e.type === 'put') state.set(e.kv.key, e.kv);
+          else state.delete(e.key);
+        }
+      } else return;
+      if (state.get(key)?.createRevision !== createRevision) finish();
+    });
+    const offExpired = lease.onExpired(finish);
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}
+
+function watchLeadership(coord: Coordinator, key: string, token: number, lease: Lease): Leadership {
+  const listeners = new Set<() => void>();
+  let lost = false;
+  const end = (notify: boolean): void => {
+    if (lost) return;
+    lost = true;
+    watch.close();
+    offExpired();
+    if (notify) for (const l of listeners) l();
+    listeners.clear();
+  };
+  const state = new Map<string, KeyValue>();
+  const watch = coord.watchPrefix(key, (update) => {
+    if (update.kind === 'snapshot') {
+      state.clear();
+      for (const kv of update.entries) state.set(kv.key, kv);
+    } else if (update.kind === 'events') {
+      for (const e of update.events) {
+        if (e.type === 'put') state.set(e.kv.key, e.kv);
+        else state.delete(e.key);
+      }
+    } else return;
+    if (state.get(key)?.createRevision !== token) end(true);
+  });
+  const offExpired = lease.onExpired(() => end(true));
+  return {
+    key,
+    token,
+    get lost() {
+      return lost;
+    },
+    onLost(listener) {
+      if (lost) {
+        queueMicrotask(listener);
+        return () => {};
+      }
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async resign() {
+      end(false);
+      const result = await coord.txn({ compare: [ifCreateRevision(key, token)], success: [del(key)] });
+      if (result.kind === 'unknown') throw new SkeinError('UNAVAILABLE', `resign from ${key}: outcome unknown`, { cause: result.error });
+    },
+  };
+}
