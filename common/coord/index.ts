@@ -37,3 +37,13 @@ export { systemClock, ManualClock, sleep, type Clock } from './clock.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { createEtcdCoordinator, type EtcdCoordinatorOptions } from './etcd.js';
 export { campaign, type CampaignOptions, type Leadership } from './election.js';
+export {
+  createKeyspace,
+  encodeValue,
+  decodeValue,
+  MemberValue,
+  PartitionValue,
+  AssignmentValue,
+  OwnerValue,
+  type Keyspace,
+} from './keyspace.js';

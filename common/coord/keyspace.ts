@@ -1,0 +1,87 @@
+// The cluster's key space in the coordinator (DESIGN.md §5 table), one place for key names and
+// the zod schemas of their JSON values, shared by the shard controller, ingesters and queriers.
+// Values are JSON so `etcdctl get` shows something a person can read while debugging.
+import { z } from 'zod';
+
+/** Key builders under `/skein/<namespace>/<cluster>/`. */
+export function createKeyspace(namespace: string, cluster: string) {
+  for (const [what, v] of [
+    ['namespace', namespace],
+    ['cluster', cluster],
+  ] as const) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v)) throw new RangeError(`${what} ${JSON.stringify(v)} is not a DNS-1123 name`);
+  }
+  const root = `/skein/${namespace}/${cluster}/`;
+  const shard = (n: number): string => {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`shard must be a non-negative integer, got ${n}`);
+    return `${root}shards/${n}/`;
+  };
+  return {
+    root,
+    membersPrefix: `${root}members/`,
+    member: (id: string) => `${root}members/${id}`,
+    partition: `${root}partition`,
+    policy: `${root}policy`,
+    shardsPrefix: `${root}shards/`,
+    assignment: (n: number) => `${shard(n)}assignment`,
+    owner: (n: number) => `${shard(n)}owner`,
+    blocksPrefix: (n: number) => `${root}blocks/${n}/`,
+    block: (n: number, blockId: string) => `${root}blocks/${n}/${blockId}`,
+    jobsPrefix: `${root}jobs/`,
+    job: (id: string) => `${root}jobs/${id}`,
+    controllerElection: `${root}controller/leader`,
+  };
+}
+export type Keyspace = ReturnType<typeof createKeyspace>;
+
+export const MemberValue = z.object({
+  /** host:port of the member's internal gRPC service (forwarding, queries). */
+  address: z.string().min(1),
+  ports: z.record(z.string(), z.number().int().min(0).max(65535)).default({}),
+  version: z.string(),
+  ready: z.boolean(),
+  /** Partition map version the member runs with (eligibility, DESIGN.md §5 Failover). */
+  partitionVersion: z.number().int().min(0),
+});
+export type MemberValue = z.infer<typeof MemberValue>;
+
+export const PartitionValue = z.object({
+  version: z.number().int().min(1),
+  shardCount: z.number().int().min(1).max(4096),
+});
+export type PartitionValue = z.infer<typeof PartitionValue>;
+
+export const AssignmentValue = z.object({
+  member: z.string().min(1),
+  /** Bumped on every change of `member`; lets readers order assignments. */
+  generation: z.number().int().min(1),
+  /** `handoff`: the current owner must flush and release; `to` is the next member. */
+  state: z.enum(['active', 'handoff']),
+  to: z.string().min(1).optional(),
+});
+export type AssignmentValue = z.infer<typeof AssignmentValue>;
+
+export const OwnerValue = z.object({
+  member: z.string().min(1),
+  address: z.string().min(1),
+});
+export type OwnerValue = z.infer<typeof OwnerValue>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeValue<T>(schema: z.ZodType<T>, value: T): Uint8Array {
+  return encoder.encode(JSON.stringify(schema.parse(value)));
+}
+
+/** Parses a stored value; a malformed one is reported, never thrown (a bad key must not stop a controller). */
+export function decodeValue<T>(schema: z.ZodType<T>, bytes: Uint8Array): { ok: true; value: T } | { ok: false; error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(bytes));
+  } catch (e) {
+    return { ok: false, error: `not JSON: ${(e as Error).message}` };
+  }
+  const r = schema.safeParse(json);
+  return r.success ? { ok: true, value: r.data } : { ok: false, error: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+}
