@@ -5,9 +5,7 @@ import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { encodeExportRequest, decodeExportResponse, toOtlpJson } from '../common/otlp/index.js';
 import { toHex } from '../common/model/index.js';
-import { startSkein, makeDataDir, makeBatch, makeSpan, makeRequest, type RunningSkein } from './harness/index.js';
-
-const EXPORT = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+import { startSkein, makeDataDir, makeBatch, makeSpan, makeRequest, grpcExport, type RunningSkein } from './harness/index.js';
 
 describe('bad input', () => {
   let skein: RunningSkein;
@@ -91,26 +89,12 @@ describe('bad input', () => {
   });
 
   it('garbage over gRPC → INVALID_ARGUMENT; valid gRPC still works', async () => {
-    const client = new grpc.Client(skein.otlpGrpc, grpc.credentials.createInsecure());
-    const call = (body: Uint8Array) =>
-      new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) => {
-        client.makeUnaryRequest(
-          EXPORT,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from(body),
-          (err, res) => resolve({ err, res }),
-        );
-      });
-    try {
-      const bad = await call(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
-      expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(bad.err?.details).toMatch(/BAD_PAYLOAD/);
-      const ok = await call(encodeExportRequest(makeBatch(1, 2).request));
-      expect(ok.err).toBeNull();
-    } finally {
-      client.close();
-    }
+    const call = (body: Uint8Array) => grpcExport(skein.otlpGrpc, body);
+    const bad = await call(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+    expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.err?.details).toMatch(/BAD_PAYLOAD/);
+    const ok = await call(encodeExportRequest(makeBatch(1, 2).request));
+    expect(ok.err).toBeNull();
   });
 
   it('after all of that, stored data is intact (a re-sent batch is stored once) and every rejection was counted', async () => {

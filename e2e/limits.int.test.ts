@@ -4,26 +4,7 @@ import { describe, it, expect } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { encodeExportRequest } from '../common/otlp/index.js';
 import { toHex } from '../common/model/index.js';
-import { startSkein, makeDataDir, makeBatch } from './harness/index.js';
-
-const EXPORT = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
-
-function grpcExport(address: string, body: Uint8Array, metadata = new grpc.Metadata()): Promise<grpc.ServiceError | null> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 });
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(
-      EXPORT,
-      (b: Buffer) => b,
-      (b: Buffer) => b,
-      Buffer.from(body),
-      metadata,
-      (err) => {
-        client.close();
-        resolve(err);
-      },
-    );
-  });
-}
+import { startSkein, makeDataDir, makeBatch, grpcExport } from './harness/index.js';
 
 describe('required tenancy', () => {
   it('refuses writes and reads without X-Scope-OrgID and isolates tenants', async () => {
@@ -35,12 +16,12 @@ describe('required tenancy', () => {
       const anonymous = await fetch(`http://${skein.otlpHttp}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
       expect(anonymous.status).toBe(401);
       expect(Buffer.from(await anonymous.arrayBuffer()).toString('latin1')).toMatch(/X-Scope-OrgID/);
-      const err = await grpcExport(skein.otlpGrpc, body);
+      const { err } = await grpcExport(skein.otlpGrpc, body);
       expect(err?.code).toBe(grpc.status.UNAUTHENTICATED);
 
       const md = new grpc.Metadata();
       md.set('x-scope-orgid', 'team-a');
-      expect(await grpcExport(skein.otlpGrpc, body, md)).toBeNull();
+      expect((await grpcExport(skein.otlpGrpc, body, md)).err).toBeNull();
       const id = toHex(spans[0]!.traceId);
       expect((await fetch(`http://${skein.tempo}/api/traces/${id}`, { headers: { 'X-Scope-OrgID': 'team-a' } })).status).toBe(200);
       expect((await fetch(`http://${skein.tempo}/api/traces/${id}`, { headers: { 'X-Scope-OrgID': 'team-b' } })).status).toBe(404);
@@ -76,7 +57,7 @@ describe('memory and size limits', () => {
       expect(status).toBe(429);
       expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
       expect(stored).toBeGreaterThan(0);
-      const err = await grpcExport(skein.otlpGrpc, encodeExportRequest(makeBatch(10, 5).request));
+      const { err } = await grpcExport(skein.otlpGrpc, encodeExportRequest(makeBatch(10, 5).request));
       expect(err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(err?.details).toMatch(/HEAD_FULL/);
       // Still serving what it has.
@@ -92,9 +73,9 @@ describe('memory and size limits', () => {
     const data = makeDataDir();
     const skein = await startSkein({ dataDir: data.dir, args: ['--max-request-bytes', '1MiB'] });
     try {
-      const err = await grpcExport(skein.otlpGrpc, new Uint8Array(3 * 1024 * 1024));
+      const { err } = await grpcExport(skein.otlpGrpc, new Uint8Array(3 * 1024 * 1024));
       expect(err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-      expect(await grpcExport(skein.otlpGrpc, encodeExportRequest(makeBatch(1, 1).request))).toBeNull();
+      expect((await grpcExport(skein.otlpGrpc, encodeExportRequest(makeBatch(1, 1).request))).err).toBeNull();
     } finally {
       expect(await skein.stop()).toBe(0);
       data.remove();

@@ -103,14 +103,18 @@ describe('OpenTelemetry SDK → skein all-in-one → Tempo and Jaeger APIs', () 
   });
 
   it('Tempo search finds the trace by service, attribute and duration', async () => {
-    const q = new URLSearchParams({ tags: 'service.name=backend http.response.status_code=500', limit: '10' });
+    // The trace lasted ≥ 5 ms (the backend span waited 5 ms before ending).
+    const q = new URLSearchParams({ tags: 'service.name=backend http.response.status_code=500', minDuration: '4ms', maxDuration: '1h', limit: '10' });
     const res = await fetch(`http://${skein.tempo}/api/search?${q.toString()}`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { traces: { traceID: string; rootServiceName: string; rootTraceName: string; durationMs?: number }[] };
     const hit = body.traces.find((t) => t.traceID === traceId);
     expect(hit).toMatchObject({ rootServiceName: 'frontend', rootTraceName: 'GET /checkout' });
-    const none = await fetch(`http://${skein.tempo}/api/search?${new URLSearchParams({ tags: 'service.name=backend http.response.status_code=404' }).toString()}`);
-    expect(((await none.json()) as { traces: unknown[] }).traces).toHaveLength(0);
+    const misses: Record<string, string>[] = [{ tags: 'service.name=backend http.response.status_code=404' }, { tags: 'service.name=backend', minDuration: '1h' }, { tags: 'service.name=backend', maxDuration: '1ms' }];
+    for (const miss of misses) {
+      const none = await fetch(`http://${skein.tempo}/api/search?${new URLSearchParams(miss).toString()}`);
+      expect(((await none.json()) as { traces: unknown[] }).traces, JSON.stringify(miss)).toHaveLength(0);
+    }
   });
 
   it('Jaeger /api/traces/{id} returns the trace with references, processes and µs durations', async () => {

@@ -126,7 +126,7 @@ export async function createIngester(options: IngesterOptions): Promise<Ingester
         if (outcome.duplicates > 0) spansDuplicate.inc({ transport }, outcome.duplicates);
       }
       requests.inc({ transport, outcome: routed.rejected > 0 ? 'partial' : 'ok' });
-      return { acceptedSpans: routed.accepted, rejectedSpans: routed.rejected, errorMessage: routed.message };
+      return { rejectedSpans: routed.rejected, errorMessage: routed.message };
     } catch (e) {
       const err = toSkeinError(e);
       requests.inc({ transport, outcome: err.code });

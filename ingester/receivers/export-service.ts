@@ -4,7 +4,6 @@ export type ExportFormat = 'protobuf' | 'json';
 export type Transport = 'grpc' | 'http';
 
 export interface ExportOutcome {
-  readonly acceptedSpans: number;
   /** OTLP partial_success.rejected_spans. */
   readonly rejectedSpans: number;
   /** OTLP partial_success.error_message ('' when all accepted). */
