@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { FLAGS, envName, type FlagName, type FlagValues, type FlagSpec } from './flags.js';
 
 export type LoadResult<N extends FlagName> =
-  | { readonly kind: 'ok'; readonly config: FlagValues<N>; readonly warnings: readonly string[] }
+  | { readonly kind: 'ok'; readonly config: FlagValues<N> }
   | { readonly kind: 'help' }
   | { readonly kind: 'error'; readonly message: string };
 
@@ -20,7 +20,6 @@ export function loadConfig<N extends FlagName>(names: readonly N[], argv: readon
     return { kind: 'error', message: `${e instanceof Error ? e.message : String(e)} (run with --help for the list of flags)` };
   }
   if (parsed.values['help'] === true) return { kind: 'help' };
-  const warnings: string[] = [];
   const config: Record<string, unknown> = {};
   for (const n of names) {
     const spec: FlagSpec = FLAGS[n];
@@ -33,7 +32,7 @@ export function loadConfig<N extends FlagName>(names: readonly N[], argv: readon
     }
     config[n] = result.data;
   }
-  return { kind: 'ok', config: config as FlagValues<N>, warnings };
+  return { kind: 'ok', config: config as FlagValues<N> };
 }
 
 export function formatHelp(command: string, summary: string, names: readonly FlagName[]): string {
