@@ -11,6 +11,7 @@
 import http2 from 'node:http2';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import type { ErrorCode } from '../../common/errors/index.js';
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -44,7 +45,8 @@ export interface NativeGrpcServerOptions {
   /** Path (`/package.Service/Method`) → handler. */
   readonly handlers: ReadonlyMap<string, UnaryHandler>;
   /** Called for errors the server answers itself (bad framing, size, unknown method). */
-  readonly onRefused?: (status: number, message: string) => void;
+  /** Requests the server refuses itself, with the catalogue code that names why (for metrics). */
+  readonly onRefused?: (code: ErrorCode, message: string) => void;
 }
 
 export interface NativeGrpcServer {
@@ -78,8 +80,11 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
     if (!session.connecting) session.setLocalWindowSize(WINDOW);
   });
 
-  const fail = (stream: http2.ServerHttp2Stream, status: number, message: string, details?: Uint8Array, refused = false): void => {
-    if (refused) options.onRefused?.(status, message);
+  const refuse = (stream: http2.ServerHttp2Stream, code: ErrorCode, status: number, message: string): void => {
+    options.onRefused?.(code, message);
+    fail(stream, status, message);
+  };
+  const fail = (stream: http2.ServerHttp2Stream, status: number, message: string, details?: Uint8Array): void => {
     if (stream.destroyed || stream.closed) return;
     const headers: http2.OutgoingHttpHeaders = {
       ':status': 200,
@@ -108,7 +113,7 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
       return;
     }
     if (handler === undefined) {
-      fail(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`, undefined, true);
+      refuse(stream, 'NOT_FOUND', GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
     const chunks: Buffer[] = [];
@@ -120,7 +125,7 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
       if (received > options.maxRequestBytes + 5) {
         refused = true;
         chunks.length = 0;
-        fail(stream, GrpcStatus.RESOURCE_EXHAUSTED, `request exceeds ${options.maxRequestBytes} bytes; send smaller batches`, undefined, true);
+        refuse(stream, 'PAYLOAD_TOO_LARGE', GrpcStatus.RESOURCE_EXHAUSTED, `request exceeds ${options.maxRequestBytes} bytes; send smaller batches`);
         return;
       }
       chunks.push(chunk);
@@ -134,33 +139,28 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
 
   async function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer, handler: UnaryHandler): Promise<void> {
     if (body.length < 5) {
-      fail(stream, GrpcStatus.INVALID_ARGUMENT, 'missing gRPC message: expected a 5-byte length prefix and one message', undefined, true);
+      refuse(stream, 'BAD_PAYLOAD', GrpcStatus.INVALID_ARGUMENT, 'missing gRPC message: expected a 5-byte length prefix and one message');
       return;
     }
     const compressed = body[0]!;
     const length = body.readUInt32BE(1);
     if (length !== body.length - 5 || compressed > 1) {
-      fail(stream, GrpcStatus.INVALID_ARGUMENT, `malformed gRPC framing: prefix says ${length} bytes, body has ${body.length - 5}`, undefined, true);
+      refuse(stream, 'BAD_PAYLOAD', GrpcStatus.INVALID_ARGUMENT, `malformed gRPC framing: prefix says ${length} bytes, body has ${body.length - 5}`);
       return;
     }
     let message = body.subarray(5);
     if (compressed === 1) {
       const encoding = String(headers['grpc-encoding'] ?? 'identity');
       if (encoding !== 'gzip') {
-        fail(stream, GrpcStatus.UNIMPLEMENTED, `unsupported grpc-encoding ${JSON.stringify(encoding)}; use gzip or identity`, undefined, true);
+        refuse(stream, 'UNSUPPORTED_MEDIA_TYPE', GrpcStatus.UNIMPLEMENTED, `unsupported grpc-encoding ${JSON.stringify(encoding)}; use gzip or identity`);
         return;
       }
       try {
         message = await gunzip(message, { maxOutputLength: options.maxRequestBytes });
       } catch (e) {
-        const tooLarge = (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
-        fail(
-          stream,
-          tooLarge ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT,
-          tooLarge ? `decompressed request exceeds ${options.maxRequestBytes} bytes` : `gzip-compressed message does not decompress: ${(e as Error).message}`,
-          undefined,
-          true,
-        );
+        if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+          refuse(stream, 'PAYLOAD_TOO_LARGE', GrpcStatus.RESOURCE_EXHAUSTED, `decompressed request exceeds ${options.maxRequestBytes} bytes`);
+        else refuse(stream, 'BAD_PAYLOAD', GrpcStatus.INVALID_ARGUMENT, `gzip-compressed message does not decompress: ${(e as Error).message}`);
         return;
       }
     }

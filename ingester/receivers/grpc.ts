@@ -25,12 +25,6 @@ export interface GrpcReceiver {
   close(signal?: AbortSignal): Promise<void>;
 }
 
-const STATUS_NAMES: Record<number, string> = {
-  [GrpcStatus.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
-  [GrpcStatus.RESOURCE_EXHAUSTED]: 'PAYLOAD_TOO_LARGE',
-  [GrpcStatus.UNIMPLEMENTED]: 'UNIMPLEMENTED',
-};
-
 export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<GrpcReceiver> {
   const exportHandler: UnaryHandler = async (request, metadata) => {
     const header = metadata[TENANT_HEADER];
@@ -53,7 +47,7 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
     port: options.port,
     maxRequestBytes: options.maxRequestBytes,
     handlers: new Map([[TRACE_SERVICE_EXPORT_PATH, exportHandler]]),
-    onRefused: (status) => options.service.refused('grpc', STATUS_NAMES[status] ?? `GRPC_${status}`),
+    onRefused: (code) => options.service.refused('grpc', code),
   });
   return server;
 }
