@@ -5,9 +5,8 @@ import { fastify, LogController, type FastifyError, type FastifyInstance, type F
 import type { Logger } from '../../common/log/index.js';
 import { counter, histogram, type Registry } from '../../common/metrics/index.js';
 import { SkeinError, isSkeinError } from '../../common/errors/index.js';
-import type { QueryBackend } from '../../common/model/index.js';
+import { resolveTenant, TENANT_HEADER, type QueryBackend } from '../../common/model/index.js';
 import type { Parsed, Query } from './params.js';
-import { resolveTenant } from './tenant.js';
 
 export interface QueryApiDeps {
   readonly backend: QueryBackend;
@@ -18,7 +17,7 @@ export interface QueryApiDeps {
 }
 
 /** Defaults live here only (STYLE.md rule 8). */
-export const DEFAULT_SEARCH_LIMITS = { defaultLimit: 20, maxLimit: 1000 } as const;
+const DEFAULT_SEARCH_LIMITS = { defaultLimit: 20, maxLimit: 1000 } as const;
 
 export type ApiName = 'tempo' | 'jaeger';
 
@@ -46,7 +45,7 @@ export function queryOf(request: FastifyRequest): Query {
 const INTERNAL_MESSAGE = 'internal error; the querier log has the details';
 
 /** Status and client-safe message for anything a handler threw. */
-export function describeError(error: unknown): { status: number; message: string; retryAfterSeconds?: number } {
+function describeError(error: unknown): { status: number; message: string; retryAfterSeconds?: number } {
   if (isSkeinError(error)) {
     const status = error.httpStatus;
     // INTERNAL messages may name files or peers; those stay in the log.
@@ -123,9 +122,10 @@ export function createApiApp(deps: QueryApiDeps, api: ApiName, renderError: Erro
     deps,
     limits: deps.search ?? DEFAULT_SEARCH_LIMITS,
     tenantOf(request) {
-      const outcome = resolveTenant(request.headers['x-scope-orgid'], deps.tenancy.required);
-      if (outcome.ok) return outcome.value;
-      throw new SkeinError(outcome.missing === true ? 'TENANT_REQUIRED' : 'INVALID_ARGUMENT', outcome.message);
+      const outcome = resolveTenant(request.headers[TENANT_HEADER], deps.tenancy.required);
+      if (outcome.ok) return outcome.tenant;
+      // Missing is an authentication problem (401); a malformed ID is a bad request (400).
+      throw new SkeinError(outcome.reason === 'missing' ? 'TENANT_REQUIRED' : 'INVALID_ARGUMENT', outcome.message);
     },
   };
   return { app, ctx };

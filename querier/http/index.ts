@@ -2,7 +2,6 @@
 // a Grafana Tempo-compatible API (port 3200) and a Jaeger query-service-compatible API (port
 // 16686), both over the QueryBackend contract of common/model. Compatibility decisions are in
 // README.md beside this file.
-export { type QueryApiDeps, DEFAULT_SEARCH_LIMITS } from './app-common.js';
+export { type QueryApiDeps } from './app-common.js';
 export { buildTempoApp } from './tempo-app.js';
 export { buildJaegerApp } from './jaeger-app.js';
-export { TENANT_HEADER } from './tenant.js';

@@ -286,7 +286,7 @@ describe('tenants', () => {
     const { app } = setup();
     const res = await app.inject({ url: '/api/services', headers: { 'x-scope-orgid': '.' } });
     expect(res.statusCode).toBe(400);
-    expect(res.json().errors[0].msg).toMatch(/not a valid tenant ID/);
+    expect(res.json().errors[0].msg).toMatch(/invalid X-Scope-OrgID/);
   });
 
   it('/metrics needs no tenant', async () => {

@@ -8,7 +8,7 @@ import { groupsToResourceSpans } from '../../common/otlp/index.js';
 import { createApiApp, mapBounded, need, queryOf, type ApiContext, type QueryApiDeps } from './app-common.js';
 import { computeDependencies, jaegerSpanKindName, toJaegerTrace, type JaegerTrace } from './jaeger-model.js';
 import {
-  checkRange,
+  boundsParam,
   durationParam,
   integerParam,
   limitParam,
@@ -151,12 +151,8 @@ export function buildJaegerApp(deps: QueryApiDeps): FastifyInstance {
     const service = requiredService(query);
     const operation = need(single(query, 'operation'));
     const tags = toBackendTags(need(parseJaegerTags(query)));
-    const minSpanDurationNs = need(durationParam(query, 'minDuration'));
-    const maxSpanDurationNs = need(durationParam(query, 'maxDuration'));
-    need(checkRange('minDuration', minSpanDurationNs, 'maxDuration', maxSpanDurationNs));
-    const startNs = need(unixMicrosParam(query, 'start'));
-    const endNs = need(unixMicrosParam(query, 'end'));
-    need(checkRange('start', startNs, 'end', endNs));
+    const { min: minSpanDurationNs, max: maxSpanDurationNs } = need(boundsParam(query, 'minDuration', 'maxDuration', durationParam));
+    const { min: startNs, max: endNs } = need(boundsParam(query, 'start', 'end', unixMicrosParam));
     const limit = need(limitParam(query, 'limit', ctx.limits));
 
     const filters: TagFilter[] = [{ key: 'service.name', value: service }];

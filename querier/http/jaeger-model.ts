@@ -63,7 +63,7 @@ export interface JaegerTrace {
   readonly warnings: string[] | null;
 }
 
-export const UNKNOWN_SERVICE = 'unknown_service';
+const UNKNOWN_SERVICE = 'unknown_service';
 
 const KIND_TAG: Readonly<Record<number, string>> = {
   [SpanKind.SERVER]: 'server',
@@ -137,7 +137,7 @@ function micros(ns: bigint): number {
 }
 
 /** The Jaeger process of a resource: service.name becomes serviceName, the rest its tags. */
-export function toJaegerProcess(attributes: readonly KeyValue[]): JaegerProcess {
+function toJaegerProcess(attributes: readonly KeyValue[]): JaegerProcess {
   let serviceName: string | undefined;
   const tags: JaegerKeyValue[] = [];
   for (const kv of attributes) {

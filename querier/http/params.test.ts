@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
+  boundsParam,
   durationParam,
   limitParam,
   parseGoDuration,
@@ -183,6 +184,23 @@ describe('time parameters', () => {
   });
   it.each(['-5', 'yesterday', '17e8', '1.5'])('rejects start=%j', (raw) => {
     expect(message(unixSecondsParam({ start: raw }, 'start'))).toMatch(/parameter 'start'.*unix epoch seconds/);
+  });
+});
+
+describe('boundsParam', () => {
+  it.each([
+    [{}, { min: undefined, max: undefined }],
+    [{ minDuration: '1s' }, { min: 1e9, max: undefined }],
+    [{ minDuration: '1s', maxDuration: '1s' }, { min: 1e9, max: 1e9 }],
+  ])('%j → %j', (query, bounds) => {
+    expect(value(boundsParam(query, 'minDuration', 'maxDuration', durationParam))).toEqual(bounds);
+  });
+  it.each([
+    [{ minDuration: '2s', maxDuration: '1s' }, /'minDuration' is greater than 'maxDuration'/],
+    [{ minDuration: 'x', maxDuration: '1s' }, /parameter 'minDuration'/],
+    [{ minDuration: '1s', maxDuration: 'x' }, /parameter 'maxDuration'/],
+  ])('rejects %j', (query, expected) => {
+    expect(message(boundsParam(query, 'minDuration', 'maxDuration', durationParam))).toMatch(expected);
   });
 });
 

@@ -98,12 +98,21 @@ export function durationParam(query: Query, name: string): Parsed<number | undef
   return d;
 }
 
-/** Checks min ≤ max for a pair of already-parsed bounds. */
-export function checkRange(minName: string, min: number | undefined, maxName: string, max: number | undefined): Parsed<void> {
-  if (min !== undefined && max !== undefined && min > max) {
+/** A pair of optional bounds (minDuration/maxDuration, start/end), each read by `parse`, checked min ≤ max. */
+export function boundsParam(
+  query: Query,
+  minName: string,
+  maxName: string,
+  parse: (query: Query, name: string) => Parsed<number | undefined>,
+): Parsed<{ readonly min: number | undefined; readonly max: number | undefined }> {
+  const min = parse(query, minName);
+  if (!min.ok) return min;
+  const max = parse(query, maxName);
+  if (!max.ok) return max;
+  if (min.value !== undefined && max.value !== undefined && min.value > max.value) {
     return fail(`parameter '${minName}' is greater than '${maxName}'; send ${minName} ≤ ${maxName}`);
   }
-  return ok(undefined);
+  return ok({ min: min.value, max: max.value });
 }
 
 /** A non-negative decimal integer parameter, returned as bigint so callers can scale without loss. */

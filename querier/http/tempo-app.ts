@@ -5,7 +5,7 @@ import { SkeinError } from '../../common/errors/index.js';
 import { parseTraceIdHex, type SpanGroup, type TagFilter } from '../../common/model/index.js';
 import { encodeTracesData, groupsToResourceSpans, toOtlpJson } from '../../common/otlp/index.js';
 import { createApiApp, need, queryOf, type ApiContext, type QueryApiDeps } from './app-common.js';
-import { checkRange, durationParam, limitParam, parseLogfmtTags, single, unixSecondsParam, type Query } from './params.js';
+import { boundsParam, durationParam, limitParam, parseLogfmtTags, single, unixSecondsParam, type Query } from './params.js';
 import {
   filterTagNames,
   parseTagScope,
@@ -52,9 +52,7 @@ function traceIdParam(raw: string): Uint8Array {
 
 /** Tempo accepts start/end on trace-by-ID to narrow block search; heads hold everything, so they are checked and ignored. */
 function checkTimeRange(query: Query): void {
-  const start = need(unixSecondsParam(query, 'start'));
-  const end = need(unixSecondsParam(query, 'end'));
-  need(checkRange('start', start, 'end', end));
+  need(boundsParam(query, 'start', 'end', unixSecondsParam));
 }
 
 async function findGroups(ctx: ApiContext, request: FastifyRequest<{ Params: { traceId: string } }>): Promise<readonly SpanGroup[]> {
@@ -134,12 +132,8 @@ export function buildTempoApp(deps: QueryApiDeps): FastifyInstance {
     const tenant = ctx.tenantOf(request);
     const query = queryOf(request);
     const tags = parseSearchTags(query);
-    const minDurationNs = need(durationParam(query, 'minDuration'));
-    const maxDurationNs = need(durationParam(query, 'maxDuration'));
-    need(checkRange('minDuration', minDurationNs, 'maxDuration', maxDurationNs));
-    const startNs = need(unixSecondsParam(query, 'start'));
-    const endNs = need(unixSecondsParam(query, 'end'));
-    need(checkRange('start', startNs, 'end', endNs));
+    const { min: minDurationNs, max: maxDurationNs } = need(boundsParam(query, 'minDuration', 'maxDuration', durationParam));
+    const { min: startNs, max: endNs } = need(boundsParam(query, 'start', 'end', unixSecondsParam));
     const limit = need(limitParam(query, 'limit', ctx.limits));
     const result = await backend.search(tenant, {
       tags,

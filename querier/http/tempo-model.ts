@@ -16,16 +16,11 @@ export interface TempoTraceSearchMetadata {
 export interface TempoSearchResponse {
   readonly traces: TempoTraceSearchMetadata[];
   /**
-   * tempopb.SearchMetrics. Tempo's JSON omits zero fields and writes uint64s as strings; we always
-   * send every field we can fill, with `inspectedBytes` a string for the same reason.
+   * tempopb.SearchMetrics. Tempo's JSON omits zero fields, so clients (Grafana among them) treat
+   * every field as optional; we send only what the backend measures. Bytes, blocks and jobs are
+   * not known at this layer, and sending made-up values would mislead whoever reads them.
    */
-  readonly metrics: {
-    readonly inspectedTraces: number;
-    readonly inspectedBytes: string;
-    readonly totalBlocks: number;
-    readonly completedJobs: number;
-    readonly totalJobs: number;
-  };
+  readonly metrics: { readonly inspectedTraces: number };
 }
 
 export function toTempoSearchResponse(result: SearchResult): TempoSearchResponse {
@@ -37,8 +32,7 @@ export function toTempoSearchResponse(result: SearchResult): TempoSearchResponse
       startTimeUnixNano: t.startTimeUnixNano,
       durationMs: Math.floor(t.durationNanos / 1_000_000),
     })),
-    // One backend call is one "job" here; blocks are not visible at this layer yet.
-    metrics: { inspectedTraces: result.inspectedTraces, inspectedBytes: '0', totalBlocks: 0, completedJobs: 1, totalJobs: 1 },
+    metrics: { inspectedTraces: result.inspectedTraces },
   };
 }
 
