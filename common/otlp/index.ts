@@ -17,7 +17,7 @@ export {
   type SpanFields,
   type AttributeVisitor,
 } from './scan.js';
-export { readVarintAt, readDoubleAt, utf8At, MAX_NESTING_DEPTH } from './wire.js';
+export { readVarintAt, varint64At, readDoubleAt, utf8At, MAX_NESTING_DEPTH } from './wire.js';
 export { decodeSpan, decodeResource, decodeScope, decodeExportRequest } from './decode.js';
 export { encodeSpan, encodeResource, encodeScope, encodeExportRequest } from './encode.js';
 export { encodeTracesData, groupsToResourceSpans } from './groups.js';

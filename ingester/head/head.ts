@@ -29,6 +29,7 @@ import {
   readSpanFields,
   readVarintAt,
   utf8At,
+  varint64At,
   type AttributeVisitor,
   type SpanFields,
 } from '../../common/otlp/index.js';
@@ -41,7 +42,10 @@ import { NODE_BLOCK_BITS, NodePool, PostingTable } from './postings.js';
 import { createSpanHeader, readSpanHeader, walkAttributes, type SpanHeader } from './span-reader.js';
 import { heapPush, heapReplaceTop } from './top-k.js';
 import { traceIdHash, TraceIds, TraceTable, wordAt } from './trace-index.js';
-import { bytesEqualAt, MAX_INDEXED_VALUE_BYTES, parseQueryValue, renderDouble, renderInt, valueMatches, varintHalves, type QueryValue } from './values.js';
+import { MAX_INDEXED_VALUE_BYTES, parseQueryValue, renderDouble, renderInt, valueMatches, type QueryValue } from './values.js';
+
+// Scratch for an INT attribute's [lo, hi] halves; always written before it is read.
+const intHalves = [0, 0];
 
 export interface HeadOptions {
   /** Memory budget: admit answers `full` rather than let stored + reserved bytes exceed it. */
@@ -109,7 +113,7 @@ export interface ShardHead {
   operations(tenant: string, service: string): OperationInfo[];
 }
 
-export const DEFAULT_MAX_TAG_VALUES_PER_KEY = 1000;
+const DEFAULT_MAX_TAG_VALUES_PER_KEY = 1000;
 /** Back-off suggested when the head is full; it frees memory only when blocks are cut. */
 export const FULL_RETRY_AFTER_SECONDS = 5;
 
@@ -844,9 +848,9 @@ class Head implements ShardHead {
         }
         break;
       case AnyValueType.INT: {
-        const halves = varintHalves(buf, off);
-        const lo = halves[0]!;
-        const hi = halves[1]!;
+        varint64At(buf, off, intHalves);
+        const lo = intHalves[0]!;
+        const hi = intHalves[1]!;
         hv = hashInt(lo, hi);
         if (!values.full && !key.recent.has(hv)) {
           key.recent.remember(hv);
@@ -1197,7 +1201,7 @@ class Head implements ShardHead {
     this.readHeader(view, f);
     for (const filter of filters) {
       if (filter.kind === FilterKind.ROOT_NAME) {
-        if (!bytesEqualAt(filter.value.utf8, view, f.nameOffset, f.nameLength)) return false;
+        if (!sameBytes(filter.value.utf8, view, f.nameOffset, f.nameLength)) return false;
       } else if (this.groups[this.spanGroup.get(root)]!.resource.serviceName !== filter.value.text) {
         return false;
       }
@@ -1229,7 +1233,7 @@ class Head implements ShardHead {
           if (resource.serviceName !== filter.value.text) return false;
           break;
         case FilterKind.NAME:
-          if (!bytesEqualAt(filter.value.utf8, view, f.nameOffset, f.nameLength)) return false;
+          if (!sameBytes(filter.value.utf8, view, f.nameOffset, f.nameLength)) return false;
           break;
         case FilterKind.STATUS:
           if (f.statusCode !== filter.code) return false;
@@ -1255,7 +1259,7 @@ class Head implements ShardHead {
       for (let i = 0; i < attrs.length; i++) {
         if (matched[i] === 1) continue;
         const filter = filters[attrs[i]!]!;
-        if (!bytesEqualAt(filter.key!, buf, keyOffset, keyLength)) continue;
+        if (!sameBytes(filter.key!, buf, keyOffset, keyLength)) continue;
         const m = valueMatches(filter.value, buf, type, valueOffset, valueLength) ?? renderedEquals(decodeSpan(view).attributes, filter);
         if (m) {
           matched[i] = 1;
@@ -1277,7 +1281,7 @@ class Head implements ShardHead {
     this.walk(bytes, 0, bytes.length, 1, (buf, keyOffset, keyLength, type, valueOffset, valueLength) => {
       for (let i = 0; i < attrs.length; i++) {
         const filter = filters[attrs[i]!]!;
-        if (matched[i] === 1 || !bytesEqualAt(filter.key!, buf, keyOffset, keyLength)) continue;
+        if (matched[i] === 1 || !sameBytes(filter.key!, buf, keyOffset, keyLength)) continue;
         if (valueMatches(filter.value, buf, type, valueOffset, valueLength) ?? renderedEquals(decodeResource(bytes).attributes, filter)) matched[i] = 1;
       }
     });

@@ -55,7 +55,7 @@ function compareDecimal(a: string, b: string): number {
 }
 
 /** Newest first; equal starts by trace ID descending (the order every search answer uses). */
-export function compareSummaries(a: TraceSummary, b: TraceSummary): number {
+function compareSummaries(a: TraceSummary, b: TraceSummary): number {
   const byStart = compareDecimal(b.startTimeUnixNano, a.startTimeUnixNano);
   if (byStart !== 0) return byStart;
   return a.traceId < b.traceId ? 1 : a.traceId > b.traceId ? -1 : 0;

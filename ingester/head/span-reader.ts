@@ -1,7 +1,9 @@
 // A lean reader for spans that passed edge validation (common/otlp validateSpan), used on the head's
 // insert path. It yields the same fields as otlp's readSpanFields and the same attributes as its
-// forEachAttribute — a property test checks both — at about a third of their cost, because it does
-// not re-validate what the edge already did. Protobuf semantics are kept: a scalar field sent twice
+// forEachAttribute — a property test checks both — for less, because it does not re-validate what
+// the edge already did (measured: header plus a 10-attribute walk ≈340 ns against ≈450 ns; the
+// header alone costs about the same either way, the gain is in the attribute walk and in walking
+// only the attribute range). Protobuf semantics are kept: a scalar field sent twice
 // keeps its last value, Status merges, an AnyValue's last oneof member wins. Anything outside what
 // validation admits in practice (groups, over-long varints, overruns) makes it answer `false`, and
 // the caller falls back to the otlp functions.

@@ -2,7 +2,8 @@
 // (QueryBackend: "compared with the attribute's value rendered as a string"); this file decides
 // which typed values a query string can equal and renders stored values the same way, so the index
 // (hash per interpretation) and verification (byte/number comparison) agree by construction.
-import { AnyValueType, readDoubleAt, readVarintAt } from '../../common/otlp/index.js';
+import { AnyValueType, readDoubleAt, readVarintAt, varint64At } from '../../common/otlp/index.js';
+import { sameBytes } from './dictionary.js';
 import { hashBool, hashBytes, hashDouble, hashEmpty, hashInt, TypeSeed } from './hash.js';
 
 /**
@@ -19,36 +20,7 @@ export function renderInt(lo: number, hi: number): string {
   return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
 }
 
-const scratch = [0, 0];
-
-/** Both 32-bit halves of the varint at `pos` (complete, as validated spans guarantee): [lo, hi]. */
-export function varintHalves(buf: Uint8Array, pos: number, out: number[] = scratch): number[] {
-  let lo = 0;
-  let hi = 0;
-  let b = 0;
-  for (let shift = 0; shift < 28; shift += 7) {
-    b = buf[pos++]!;
-    lo |= (b & 0x7f) << shift;
-    if (b < 0x80) {
-      out[0] = lo >>> 0;
-      out[1] = 0;
-      return out;
-    }
-  }
-  b = buf[pos++]!;
-  lo |= (b & 0x0f) << 28;
-  hi = (b & 0x7f) >> 4;
-  if (b >= 0x80) {
-    for (let shift = 3; shift < 32; shift += 7) {
-      b = buf[pos++]!;
-      hi |= (b & 0x7f) << shift;
-      if (b < 0x80) break;
-    }
-  }
-  out[0] = lo >>> 0;
-  out[1] = hi >>> 0;
-  return out;
-}
+const halves = [0, 0];
 
 /** Longest string value (in UTF-8 bytes) that is indexed; longer ones are found by scanning. */
 export const MAX_INDEXED_VALUE_BYTES = 256;
@@ -98,12 +70,6 @@ export function parseQueryValue(text: string): QueryValue {
   return { text, utf8, int, double, bool, valueHashes, indexable };
 }
 
-export function bytesEqualAt(expected: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
-  if (expected.length !== len) return false;
-  for (let i = 0; i < len; i++) if (expected[i] !== buf[off + i]) return false;
-  return true;
-}
-
 /**
  * Whether the attribute value at buf[off, off+len) of `type` renders as the query's text. Returns
  * undefined for arrays, key-value lists and bytes, which only a full decode can render.
@@ -111,10 +77,10 @@ export function bytesEqualAt(expected: Uint8Array, buf: Uint8Array, off: number,
 export function valueMatches(q: QueryValue, buf: Uint8Array, type: number, off: number, len: number): boolean | undefined {
   switch (type) {
     case AnyValueType.STRING:
-      return bytesEqualAt(q.utf8, buf, off, len);
+      return sameBytes(q.utf8, buf, off, len);
     case AnyValueType.INT: {
       if (q.int === undefined) return false;
-      const halves = varintHalves(buf, off);
+      varint64At(buf, off, halves);
       return halves[0] === q.int[0] && halves[1] === q.int[1];
     }
     case AnyValueType.DOUBLE: {

@@ -53,7 +53,6 @@ const { anyValue } = fc.letrec<{ anyValue: AnyValue; keyValue: KeyValue }>((tie)
   keyValue: fc.record({ key: attrKey, value: tie('anyValue') }),
 }));
 
-export const anyValueArb = anyValue;
 export const keyValueArb: fc.Arbitrary<KeyValue> = fc.record({ key: attrKey, value: anyValue });
 const attributes = fc.array(keyValueArb, { maxLength: 6 });
 
