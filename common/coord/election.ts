@@ -4,7 +4,7 @@
 // it disappears (lease ended or leader resigned). The leader key's create revision is a fencing token
 // the leader can compare in its own txns, like a shard owner's.
 import { SkeinError } from '../errors/index.js';
-import { del, get, ifAbsent, ifCreateRevision, put, type Coordinator, type KeyValue, type Lease } from './coordinator.js';
+import { del, get, ifAbsent, ifCreateRevision, put, type Coordinator, type KeyValue, type Lease, type Watch } from './coordinator.js';
 
 export interface CampaignOptions {
   /** Full key of the election, e.g. `/skein/ns/cluster/controller/leader`. */
@@ -74,21 +74,30 @@ function waitUntilGone(coord: Coordinator, key: string, createRevision: number, 
       signal?.removeEventListener('abort', finish);
       resolve(); // the campaign loop re-checks signal and lease
     };
-    const state = new Map<string, KeyValue>();
-    const watch = coord.watchPrefix(key, (update) => {
-      if (update.kind === 'snapshot') {
-        state.clear();
-        for (const kv of update.entries) state.set(kv.key, kv);
-      } else if (update.kind === 'events') {
-        for (const e of update.events) {
-          if (e.type === 'put') state.set(e.kv.key, e.kv);
-          else state.delete(e.key);
-        }
-      } else return;
-      if (state.get(key)?.createRevision !== createRevision) finish();
+    const watch = watchCreateRevision(coord, key, (current) => {
+      if (current !== createRevision) finish();
     });
     const offExpired = lease.onExpired(finish);
     signal?.addEventListener('abort', finish, { once: true });
+  });
+}
+
+/**
+ * Watches exactly `key` (a prefix watch also sees keys under it, which are ignored) and reports the
+ * create revision of its current incarnation, undefined when absent, after every snapshot or event
+ * batch. `disconnected` updates report nothing: the snapshot that follows the reconnect does.
+ */
+function watchCreateRevision(coord: Coordinator, key: string, onChange: (createRevision: number | undefined) => void): Watch {
+  let current: number | undefined;
+  return coord.watchPrefix(key, (update) => {
+    if (update.kind === 'disconnected') return;
+    if (update.kind === 'snapshot') current = update.entries.find((kv) => kv.key === key)?.createRevision;
+    else
+      for (const e of update.events) {
+        if (e.type === 'put' && e.kv.key === key) current = e.kv.createRevision;
+        else if (e.type === 'delete' && e.key === key) current = undefined;
+      }
+    onChange(current);
   });
 }
 
@@ -103,18 +112,8 @@ function watchLeadership(coord: Coordinator, key: string, token: number, lease: 
     if (notify) for (const l of listeners) l();
     listeners.clear();
   };
-  const state = new Map<string, KeyValue>();
-  const watch = coord.watchPrefix(key, (update) => {
-    if (update.kind === 'snapshot') {
-      state.clear();
-      for (const kv of update.entries) state.set(kv.key, kv);
-    } else if (update.kind === 'events') {
-      for (const e of update.events) {
-        if (e.type === 'put') state.set(e.kv.key, e.kv);
-        else state.delete(e.key);
-      }
-    } else return;
-    if (state.get(key)?.createRevision !== token) end(true);
+  const watch = watchCreateRevision(coord, key, (current) => {
+    if (current !== token) end(true);
   });
   const offExpired = lease.onExpired(() => end(true));
   return {

@@ -7,4 +7,3 @@ export { openWal, WAL_DEFAULTS, type Wal, type WalOptions, type FsyncPolicy } fr
 export { QUARANTINE_DIR, type ReplayReport, type RecordPosition, type RecordHandler } from './replay.js';
 export { segmentFileName, parseSegmentFileName } from './segment-files.js';
 export type { WalFileOps, WalFileHandle } from './file-ops.js';
-export { benchWalAppend, type WalBenchOptions, type WalBenchResult } from './wal.bench.js';

@@ -1,29 +1,18 @@
 // Replay and repair against real files: torn tails at every offset, single-byte damage in every
 // record, and the corruption classes FORMAT.md names.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { mkdtemp, readFile, readdir, rm, truncate, writeFile, appendFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, readdir, rm, truncate, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SpanBatch } from '../../common/model/index.js';
 import { Registry } from '../../common/metrics/index.js';
-import { openWal, type ReplayReport, type FsyncPolicy } from './index.js';
+import { openWal, type FsyncPolicy } from './index.js';
 import { encodeBatchRecord } from './batch-codec.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame.js';
 import { segmentFileName } from './segment-files.js';
+import { batchKey as key, metricSum as metric, replayKeys as replay, useTempDirs } from './testing/helpers.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'skein-wal-test-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-/** Content identity of a batch: its encoding is deterministic and round-trips (batch-codec.test). */
-const key = (b: SpanBatch): string => Buffer.from(encodeBatchRecord(b)).toString('base64');
+const tempDir = useTempDirs();
 const frameSize = (b: SpanBatch): number => FRAME_HEADER_BYTES + encodeBatchRecord(b).length;
 
 const smallBatch: fc.Arbitrary<SpanBatch> = fc.record({
@@ -53,14 +42,6 @@ async function writeWal(dir: string, batches: readonly SpanBatch[], opts: { segm
   return wal.segments();
 }
 
-async function replay(dir: string, registry?: Registry): Promise<{ keys: string[]; report: ReplayReport; segments: number[] }> {
-  const keys: string[] = [];
-  const { wal, report } = await openWal({ dir, fsync: 'none', registry }, (b) => keys.push(key(b)));
-  const segments = wal.segments();
-  await wal.close();
-  return { keys, report, segments };
-}
-
 /** Which records each segment holds: consecutive runs whose frame sizes add up to the file size. */
 async function layout(dir: string, segments: readonly number[], batches: readonly SpanBatch[]): Promise<Array<{ segment: number; first: number; starts: number[] }>> {
   const out = [];
@@ -79,13 +60,6 @@ async function layout(dir: string, segments: readonly number[], batches: readonl
   }
   expect(next).toBe(batches.length);
   return out;
-}
-
-async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = registry.getSingleMetric(name);
-  if (!m) return 0;
-  const { values } = await m.get();
-  return values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((s, v) => s + v.value, 0);
 }
 
 describe('WAL replay after a torn write', () => {

@@ -1,46 +1,22 @@
 // The append side: group commit under each fsync policy, rotation, segment removal, close, and
 // write/sync failures injected through the file-ops seam.
-import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { describe, it, expect, vi } from 'vitest';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import type { SpanBatch } from '../../common/model/index.js';
 import { SkeinError } from '../../common/errors/index.js';
 import { Registry } from '../../common/metrics/index.js';
-import { openWal, type FsyncPolicy, type ReplayReport, type WalFileOps, type WalOptions } from './index.js';
-import { encodeBatchRecord } from './batch-codec.js';
+import { openWal, type FsyncPolicy, type WalFileOps, type WalOptions } from './index.js';
 import { nodeFileOps } from './file-ops.js';
 import { segmentFileName } from './segment-files.js';
+import { batchKey as key, metricSum as metric, replayKeys as replay, useTempDirs } from './testing/helpers.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'skein-wal-test-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-const key = (b: SpanBatch): string => Buffer.from(encodeBatchRecord(b)).toString('base64');
+const tempDir = useTempDirs();
 
 function batchOf(n: number, spanBytes = 40): SpanBatch {
   const span = new Uint8Array(spanBytes).fill(n & 0xff);
   return { tenant: `tenant-${n}`, groups: [{ resource: new Uint8Array([1, 2, 3]), resourceSchemaUrl: '', scope: new Uint8Array(0), scopeSchemaUrl: '', spans: [span, span] }] };
-}
-
-async function replay(dir: string): Promise<{ keys: string[]; report: ReplayReport }> {
-  const keys: string[] = [];
-  const { wal, report } = await openWal({ dir, fsync: 'none' }, (b) => keys.push(key(b)));
-  await wal.close();
-  return { keys, report };
-}
-
-async function metric(registry: Registry, name: string): Promise<number> {
-  const m = registry.getSingleMetric(name);
-  if (!m) return 0;
-  return (await m.get()).values.reduce((s, v) => s + v.value, 0);
 }
 
 async function rejection(p: Promise<unknown>): Promise<SkeinError> {
@@ -152,15 +128,27 @@ describe('group commit', () => {
     const dir = await tempDir();
     const registry = new Registry();
     const { wal } = await openWal({ dir, fsync: 'batch', batchDelayMs: 200, registry }, () => undefined);
-    const t0 = performance.now();
-    const acks: Array<Promise<void>> = [];
-    for (let i = 0; i < 20; i++) {
-      acks.push(wal.append(batchOf(i)));
-      await nextTick();
+    // Only the batch timer is faked: file I/O still completes on its own, so "nothing acknowledged
+    // yet" below can only hold because the WAL is waiting for the delay.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let acked = 0;
+      const acks: Array<Promise<void>> = [];
+      for (let i = 0; i < 20; i++) {
+        acks.push(wal.append(batchOf(i)).then(() => void acked++));
+        await nextTick();
+      }
+      await vi.advanceTimersByTimeAsync(199);
+      for (let i = 0; i < 5; i++) await nextTick();
+      expect(acked).toBe(0);
+      expect(await metric(registry, 'skein_ingester_wal_fsyncs_total')).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      await Promise.all(acks);
+      expect(acked).toBe(20);
+      expect(await metric(registry, 'skein_ingester_wal_fsyncs_total')).toBe(1);
+    } finally {
+      vi.useRealTimers();
     }
-    await Promise.all(acks);
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(190); // timers may round down by a millisecond or so
-    expect(await metric(registry, 'skein_ingester_wal_fsyncs_total')).toBe(1);
     await wal.close();
   });
 
