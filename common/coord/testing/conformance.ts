@@ -248,9 +248,11 @@ export function describeCoordinatorConformance(name: string, setup: () => Confor
         await waitFor('local expiry', () => expiredAt !== undefined, lease.ttlSeconds * 1000 + 2000);
         expect(lease.state).toBe('expired');
         expect(lease.valid()).toBe(false);
-        // Never later than the deadline known when the server went silent (plus timer slack).
-        expect(expiredAt!).toBeLessThanOrEqual(Math.max(lastDeadline, pausedAt + lease.ttlSeconds * 1000) + 250);
-        expect(expiredAt! - pausedAt).toBeLessThanOrEqual(lease.ttlSeconds * 1000 + 250);
+        // Safety does not hang on timers firing on time: the deadline only ever rests on keep-alives
+        // sent before the server went silent, and validity is judged against the clock.
+        expect(lastDeadline).toBeLessThanOrEqual(pausedAt + lease.ttlSeconds * 1000);
+        expect(lease.deadline()).toBeLessThanOrEqual(pausedAt + lease.ttlSeconds * 1000);
+        expect(expiredAt!).toBeGreaterThanOrEqual(lease.deadline());
       } finally {
         await target.resume();
       }
