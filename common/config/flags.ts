@@ -80,6 +80,72 @@ export const FLAGS = {
     defaultText: 'false',
     boolean: true,
   },
+  'etcd-endpoints': {
+    name: 'etcd-endpoints',
+    description: 'Comma-separated etcd client URLs of the cluster coordinator.',
+    schema: z
+      .string()
+      .default('http://127.0.0.1:2379')
+      .transform((v) => v.split(',').map((e) => e.trim()).filter((e) => e !== ''))
+      .refine((list) => list.length > 0 && list.every((e) => /^https?:\/\/[^/]+$/.test(e)), 'expected URLs like http://127.0.0.1:2379'),
+    defaultText: 'http://127.0.0.1:2379',
+  },
+  namespace: {
+    name: 'namespace',
+    description: 'Namespace part of the coordinator key prefix /skein/<namespace>/<cluster>/ (the Kubernetes namespace under the operator).',
+    schema: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a DNS-1123 name').default('default'),
+    defaultText: 'default',
+  },
+  cluster: {
+    name: 'cluster',
+    description: 'Cluster name part of the coordinator key prefix (the TracingCluster name under the operator).',
+    schema: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a DNS-1123 name').default('skein'),
+    defaultText: 'skein',
+  },
+  'member-id': {
+    name: 'member-id',
+    description: 'Stable identity of this process in the cluster (pod name under Kubernetes). Empty = the host name.',
+    schema: z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$|^$/, 'expected letters, digits, - _ .').default(''),
+    defaultText: '(host name)',
+  },
+  'advertise-host': {
+    name: 'advertise-host',
+    description: 'Host other members and queriers use to reach this one. Empty = --host (or the host name when --host is 0.0.0.0).',
+    schema: z.string().default(''),
+    defaultText: '(--host)',
+  },
+  'internal-port': { name: 'internal-port', description: 'Internal gRPC port: forwarding between ingesters, queries from queriers.', schema: port.default(9095), defaultText: '9095' },
+  'admin-port': { name: 'admin-port', description: 'Admin HTTP port of an ingester or controller: /ready, /metrics, /debug/ownership.', schema: port.default(9096), defaultText: '9096' },
+  'lease-ttl-seconds': {
+    name: 'lease-ttl-seconds',
+    description: 'TTL of the member lease that holds shard ownership; an owner stops acknowledging before it passes, and failover takes about this long.',
+    schema: z.coerce.number().int().min(1).max(300).default(10),
+    defaultText: '10',
+  },
+  'forward-timeout-ms': {
+    name: 'forward-timeout-ms',
+    description: 'How long a write may wait for a shard owner (forwarding retries, failover) before the client gets UNAVAILABLE.',
+    schema: z.coerce.number().int().min(100).default(5000),
+    defaultText: '5000',
+  },
+  'query-timeout-ms': {
+    name: 'query-timeout-ms',
+    description: 'Deadline of one query fan-out to the members; members that miss it make the answer partial.',
+    schema: z.coerce.number().int().min(100).default(10_000),
+    defaultText: '10000',
+  },
+  'max-concurrent-handoffs': {
+    name: 'max-concurrent-handoffs',
+    description: 'Controller: most graceful handoffs (rebalance moves) in progress at once.',
+    schema: z.coerce.number().int().min(1).default(1),
+    defaultText: '1',
+  },
+  'rebalance-interval-ms': {
+    name: 'rebalance-interval-ms',
+    description: 'Controller: least time between two rebalance rounds.',
+    schema: z.coerce.number().int().min(0).default(1000),
+    defaultText: '1000',
+  },
   'log-level': {
     name: 'log-level',
     description: 'Log level: fatal, error, warn, info, debug, trace, silent.',

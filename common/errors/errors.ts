@@ -18,6 +18,8 @@ export const ErrorCodes = {
   WAL_WRITE_FAILED: { retryable: true, http: 503, grpc: 14 /* UNAVAILABLE */ },
   /** Process is shutting down or not ready. */
   UNAVAILABLE: { retryable: true, http: 503, grpc: 14 },
+  /** This member does not own the shard (any more): re-read ownership and retry at the owner. */
+  NOT_OWNER: { retryable: true, http: 503, grpc: 14 },
   NOT_FOUND: { retryable: false, http: 404, grpc: 5 },
   INTERNAL: { retryable: false, http: 500, grpc: 13 },
 } as const satisfies Record<string, { retryable: boolean; http: number; grpc: number }>;
