@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build etcd typecheck lint test test-unit test-int run bench clean check-node
+.PHONY: all deps build etcd typecheck lint test test-unit test-int run cluster bench clean check-node
 
 all: build
 
@@ -42,6 +42,10 @@ test: typecheck lint test-unit test-int
 # All-in-one: OTLP in (gRPC 4317, HTTP 4318), Tempo API (3200) and Jaeger API (16686) out.
 run: build
 	node dist/cli/skein.js all-in-one --data-dir $(DATA_DIR)
+
+# Local cluster: etcd + shard controller + 3 ingesters + querier as separate processes (README).
+cluster: build etcd
+	node dist/cli/skein.js local-cluster --data-dir $(DATA_DIR)/cluster
 
 bench: build
 	node --expose-gc dist/bench/run.js $(BENCH_ARGS)

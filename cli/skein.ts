@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // The one CLI entry: `skein <target> [flags]`. Each target is a process role of DESIGN.md §2.
 import { runAllInOne } from './all-in-one.js';
+import { runController } from './controller.js';
+import { runIngester } from './ingester.js';
+import { runQuerier } from './querier.js';
+import { runLocalCluster } from './local-cluster.js';
 
-const TARGETS: Record<string, { summary: string; run?: (argv: readonly string[]) => Promise<number> }> = {
+const TARGETS: Record<string, { summary: string; run: (argv: readonly string[]) => Promise<number> }> = {
   'all-in-one': { summary: 'ingest + storage + query APIs in one process, on local disk (for laptops and tests)', run: runAllInOne },
-  ingester: {
-    summary: 'receives spans, holds shards (WAL + head), serves its heads over the query APIs',
-    run: runAllInOne, // until the sharded-cluster work: an ingester is the all-in-one without coordination
-  },
-  querier: { summary: 'query APIs fanning out to shard owners (arrives with the sharded cluster)' },
+  ingester: { summary: 'a cluster member: receives spans, owns shards (WAL + head) through etcd leases, forwards the rest', run: runIngester },
+  querier: { summary: 'Tempo- and Jaeger-compatible query APIs fanning out to every ingester', run: runQuerier },
+  controller: { summary: 'shard controller: assigns shards to ingesters (leader-elected; run several for standby)', run: runController },
+  'local-cluster': { summary: 'etcd + controller + N ingesters + querier as local processes (`make cluster`)', run: runLocalCluster },
 };
 
 function usage(): string {
@@ -27,10 +30,6 @@ async function main(argv: readonly string[]): Promise<number> {
   const t = TARGETS[target];
   if (t === undefined) {
     process.stderr.write(`skein: unknown target ${JSON.stringify(target)}\n\n${usage()}`);
-    return 2;
-  }
-  if (t.run === undefined) {
-    process.stderr.write(`skein ${target}: not available yet in this version — it needs the sharded cluster (coordinator + fan-out). Use \`skein all-in-one\`.\n`);
     return 2;
   }
   return t.run(rest);

@@ -80,6 +80,12 @@ export const FLAGS = {
     defaultText: 'false',
     boolean: true,
   },
+  ingesters: {
+    name: 'ingesters',
+    description: 'local-cluster: number of ingester processes to start.',
+    schema: z.coerce.number().int().min(1).max(9).default(3),
+    defaultText: '3',
+  },
   'etcd-endpoints': {
     name: 'etcd-endpoints',
     description: 'Comma-separated etcd client URLs of the cluster coordinator.',

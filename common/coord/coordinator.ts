@@ -95,6 +95,8 @@ export interface GrantLeaseOptions {
   readonly marginMs?: number;
   /** Keep-alive period. Default a third of the TTL. */
   readonly keepAliveIntervalMs?: number;
+  /** Called with the round-trip time of every acknowledged keep-alive (renew-latency metrics). */
+  readonly onKeepAlive?: (latencyMs: number) => void;
 }
 
 /**

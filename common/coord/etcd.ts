@@ -274,6 +274,7 @@ class EtcdCoordinator implements Coordinator {
       clock: this.#clock,
       marginMs: options.marginMs,
       keepAliveIntervalMs: options.keepAliveIntervalMs,
+      onKeepAlive: options.onKeepAlive,
       transport: {
         keepAlive: (id) => stream.keepAlive(id),
         revoke: async (id) => {

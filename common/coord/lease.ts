@@ -20,6 +20,8 @@ export interface KeptLeaseOptions {
   readonly transport: LeaseTransport;
   readonly marginMs?: number | undefined;
   readonly keepAliveIntervalMs?: number | undefined;
+  /** Called with the round-trip time of every acknowledged keep-alive. */
+  readonly onKeepAlive?: ((latencyMs: number) => void) | undefined;
   /** Called once when the lease stops being kept (expired, revoked or abandoned). */
   readonly onStop?: (lease: KeptLease) => void;
 }
@@ -39,6 +41,7 @@ export class KeptLease implements Lease {
   readonly #intervalMs: number;
   readonly #listeners = new Set<() => void>();
   readonly #onStop: ((lease: KeptLease) => void) | undefined;
+  readonly #onKeepAlive: ((latencyMs: number) => void) | undefined;
   #cancelTick: (() => void) | undefined;
   #cancelExpiry: (() => void) | undefined;
   #inFlight = false;
@@ -51,6 +54,7 @@ export class KeptLease implements Lease {
     this.#marginMs = options.marginMs ?? defaultMarginMs(options.ttlSeconds);
     this.#intervalMs = options.keepAliveIntervalMs ?? Math.max(50, (options.ttlSeconds * 1000) / 3);
     this.#onStop = options.onStop;
+    this.#onKeepAlive = options.onKeepAlive;
     this.#deadline = options.grantSentAt + options.ttlSeconds * 1000 - this.#marginMs;
     this.#armExpiry();
     this.#scheduleTick();
@@ -110,6 +114,11 @@ export class KeptLease implements Lease {
         if (this.#clock.now() >= this.#deadline) return this.#expire();
         this.#deadline = Math.max(this.#deadline, sentAt + ttl * 1000 - this.#marginMs);
         this.#armExpiry();
+        try {
+          this.#onKeepAlive?.(this.#clock.now() - sentAt);
+        } catch {
+          // An observer must not break the keep-alive loop (its throw would be an unhandled rejection).
+        }
       },
       () => {
         this.#inFlight = false;

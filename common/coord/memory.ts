@@ -328,6 +328,7 @@ class MemoryCoordinator implements Coordinator {
       clock: store.clock,
       marginMs: options.marginMs,
       keepAliveIntervalMs: options.keepAliveIntervalMs,
+      onKeepAlive: options.onKeepAlive,
       transport: {
         keepAlive: async (id) => {
           await Promise.resolve();

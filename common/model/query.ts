@@ -52,16 +52,30 @@ export interface TraceSummary {
   readonly spanCount: number;
 }
 
+/**
+ * Marks an answer built from fewer sources than it should have been (a cluster member did not
+ * answer in time, a shard had no owner): what it holds is true, but something may be missing.
+ * Absent = complete. The HTTP layer shows it to users (Jaeger `errors[]`, Tempo `X-Skein-Partial`).
+ */
+export interface PartialAnswer {
+  /** One human-readable line per cause, e.g. `ingester 10.0.0.7:9095: no answer within 10000 ms`; never empty. */
+  readonly reasons: readonly string[];
+}
+
 export interface SearchResult {
   /** Newest first (by start time, then trace ID descending for ties): deterministic. */
   readonly traces: readonly TraceSummary[];
   /** Number of candidate traces inspected (for metrics/inspection). */
   readonly inspectedTraces: number;
+  /** Present when some source did not contribute (see PartialAnswer). */
+  readonly partial?: PartialAnswer;
 }
 
 export interface TraceResult {
   /** Spans grouped by resource/scope, deduplicated by (traceId, spanId). */
   readonly groups: readonly SpanGroup[];
+  /** Present when some source did not contribute: spans of the trace may be missing. */
+  readonly partial?: PartialAnswer;
 }
 
 export interface OperationInfo {
@@ -71,6 +85,11 @@ export interface OperationInfo {
 }
 
 export interface QueryBackend {
+  /**
+   * The trace's spans, or null when it does not exist. A backend that found nothing but could
+   * not ask every source (the answer would be partial) rejects with UNAVAILABLE instead: "not
+   * found" would claim more than it knows.
+   */
   findTrace(tenant: string, traceId: Uint8Array): Promise<TraceResult | null>;
   search(tenant: string, request: SearchRequest): Promise<SearchResult>;
   /** Attribute keys seen (span and resource), plus intrinsic keys. Sorted. */

@@ -65,6 +65,16 @@ describe('planAssignments', () => {
     expect(plan.every((m) => m.from === 'a' && m.reason === 'rebalance')).toBe(true);
   });
 
+  it('never rebalances a pinned shard, but still reassigns it when its assignee is gone', () => {
+    const current = ['a', 'a', 'a', 'a', 'a', 'a'];
+    const plan = planAssignments({ shardCount: 6, members: ['a', 'b'], current, maxMoves: 10, pinned: [0, 1, 2] });
+    expect(plan.map((m) => m.shard).sort((a, b) => a - b)).toEqual([3, 4, 5]);
+    // Only pinned shards left on the overloaded member: the plan waits instead of moving them.
+    expect(planAssignments({ shardCount: 4, members: ['a', 'b'], current: ['a', 'a', 'a', 'a'], maxMoves: 10, pinned: [0, 1, 2, 3] })).toEqual([]);
+    const gone = planAssignments({ shardCount: 2, members: ['b'], current: ['a', 'b'], maxMoves: 0, pinned: [0] });
+    expect(gone).toEqual([{ shard: 0, from: 'a', to: 'b', reason: 'member-gone' }]);
+  });
+
   it('does nothing without members and is deterministic', () => {
     expect(planAssignments({ shardCount: 8, members: [], current: [], maxMoves: 5 })).toEqual([]);
     const a = planAssignments({ shardCount: 16, members: ['x', 'y', 'z'], current: [], maxMoves: 5 });

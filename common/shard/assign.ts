@@ -25,6 +25,12 @@ export interface PlanInput {
   readonly current: readonly (string | undefined)[];
   /** Most rebalance moves in this plan (moves of shards whose assignee is still live). */
   readonly maxMoves: number;
+  /**
+   * Shards the rebalance step must leave where they are (the controller pins shards already in a
+   * handoff to their live target, so one plan never redirects a move that is under way). They still
+   * count towards their assignee's load and are still reassigned when that assignee is not live.
+   */
+  readonly pinned?: readonly number[];
 }
 
 const encoder = new TextEncoder();
@@ -73,6 +79,7 @@ export function planAssignments(input: PlanInput): Move[] {
   }
 
   // 2. Rebalance, rate-limited.
+  const pinned = new Set(input.pinned ?? []);
   let budget = Math.max(0, Math.floor(input.maxMoves));
   while (budget > 0) {
     const byLoad = [...members].sort((a, b) => load(a) - load(b) || (a < b ? -1 : 1));
@@ -83,12 +90,15 @@ export function planAssignments(input: PlanInput): Move[] {
     let best = -1;
     let bestWeight = -1n;
     for (const shard of owned.get(from)!) {
+      if (pinned.has(shard)) continue;
       const w = rendezvousWeight(shard, to);
       if (w > bestWeight || (w === bestWeight && shard < best)) {
         best = shard;
         bestWeight = w;
       }
     }
+    // Everything the most loaded member holds is pinned: wait for its handoffs to finish.
+    if (best < 0) break;
     owned.get(from)!.delete(best);
     owned.get(to)!.add(best);
     assignee[best] = to;

@@ -85,7 +85,7 @@ describe('createHeadQueryBackend', () => {
   s2.insert(batch('t', group('db', [span({ trace: traceId(2), id: spanId(9), name: 'solo', start: 300n, end: 310n })])));
   s2.insert(batch('u', group('hidden', [span({ trace: traceId(1), id: spanId(7), name: 'secret' })])));
   let ready = true;
-  const backend = createHeadQueryBackend([s1, s2], () => ready);
+  const backend = createHeadQueryBackend(() => [s1, s2], () => ready);
 
   it('findTrace merges shards and dedups', async () => {
     const r = await backend.findTrace('t', traceId(1));

@@ -5,22 +5,22 @@ import type { ShardHead } from './head.js';
 import { mergeOperations, mergeSearchResults, mergeSortedUnique, mergeTraceGroups } from './merge.js';
 
 /**
- * Queries every head: a trace can sit in two shards across shard-map changes, so trace-by-ID asks
+ * Queries every head held now (the set changes as shards move between members): a trace can sit in two shards across shard-map changes, so trace-by-ID asks
  * all of them and merges with (trace ID, span ID) dedup. Until `isReady()` (WAL replay done) every
  * call rejects with UNAVAILABLE rather than answer "not found" for acknowledged spans.
  */
-export function createHeadQueryBackend(heads: readonly ShardHead[], isReady: () => boolean): QueryBackend {
-  function answer<T>(fn: () => T): Promise<T> {
+export function createHeadQueryBackend(currentHeads: () => readonly ShardHead[], isReady: () => boolean): QueryBackend {
+  function answer<T>(fn: (heads: readonly ShardHead[]) => T): Promise<T> {
     if (!isReady()) return Promise.reject(new SkeinError('UNAVAILABLE', 'ingester is replaying its write-ahead log; retry shortly'));
     try {
-      return Promise.resolve(fn());
+      return Promise.resolve(fn(currentHeads()));
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
   }
   return {
     findTrace: (tenant: string, traceId: Uint8Array) =>
-      answer(() => {
+      answer((heads) => {
         const parts = [];
         for (const head of heads) {
           const groups = head.findTrace(tenant, traceId);
@@ -29,7 +29,7 @@ export function createHeadQueryBackend(heads: readonly ShardHead[], isReady: () 
         return parts.length === 0 ? null : { groups: mergeTraceGroups(parts) };
       }),
     search: (tenant: string, request: SearchRequest) =>
-      answer(() => {
+      answer((heads) => {
         let inspectedTraces = 0;
         const parts = heads.map((head) => {
           const r = head.searchWithStats(tenant, request);
@@ -38,10 +38,10 @@ export function createHeadQueryBackend(heads: readonly ShardHead[], isReady: () 
         });
         return { traces: mergeSearchResults(parts, request.limit), inspectedTraces };
       }),
-    tagNames: (tenant: string) => answer(() => mergeSortedUnique(heads.map((h) => h.tagNames(tenant)))),
-    tagValues: (tenant: string, tag: string) => answer(() => mergeSortedUnique(heads.map((h) => h.tagValues(tenant, tag)))),
-    services: (tenant: string) => answer(() => mergeSortedUnique(heads.map((h) => h.services(tenant)))),
-    operations: (tenant: string, service: string) => answer(() => mergeOperations(heads.map((h) => h.operations(tenant, service)))),
+    tagNames: (tenant: string) => answer((heads) => mergeSortedUnique(heads.map((h) => h.tagNames(tenant)))),
+    tagValues: (tenant: string, tag: string) => answer((heads) => mergeSortedUnique(heads.map((h) => h.tagValues(tenant, tag)))),
+    services: (tenant: string) => answer((heads) => mergeSortedUnique(heads.map((h) => h.services(tenant)))),
+    operations: (tenant: string, service: string) => answer((heads) => mergeOperations(heads.map((h) => h.operations(tenant, service)))),
     ready: isReady,
   };
 }

@@ -5,7 +5,7 @@ import { fastify, LogController, type FastifyError, type FastifyInstance, type F
 import type { Logger } from '../../common/log/index.js';
 import { counter, histogram, type Registry } from '../../common/metrics/index.js';
 import { SkeinError, isSkeinError } from '../../common/errors/index.js';
-import { resolveTenant, TENANT_HEADER, type QueryBackend } from '../../common/model/index.js';
+import { resolveTenant, TENANT_HEADER, type PartialAnswer, type QueryBackend } from '../../common/model/index.js';
 import type { Parsed, Query } from './params.js';
 
 export interface QueryApiDeps {
@@ -129,6 +129,26 @@ export function createApiApp(deps: QueryApiDeps, api: ApiName, renderError: Erro
     },
   };
   return { app, ctx };
+}
+
+/** Response header naming why an answer is partial (both API families; absent on complete answers). */
+export const PARTIAL_HEADER = 'x-skein-partial';
+/** Header values are kept short: proxies commonly refuse headers beyond 4–8 KiB. */
+const MAX_PARTIAL_HEADER_CHARS = 1024;
+
+/**
+ * The reasons as one header value, joined by '; '. Reasons quote member error messages, so
+ * anything outside printable ASCII (which Node refuses in headers, and which could split a header)
+ * becomes '?'; long lists are cut with '...'.
+ */
+export function partialHeaderValue(partial: PartialAnswer): string {
+  const text = partial.reasons.join('; ').replace(/[^\x20-\x7e]/g, '?');
+  return text.length <= MAX_PARTIAL_HEADER_CHARS ? text : text.slice(0, MAX_PARTIAL_HEADER_CHARS - 3) + '...';
+}
+
+/** Sets the partial header when the answer is partial. */
+export function markPartial(reply: FastifyReply, partial: PartialAnswer | undefined): void {
+  if (partial !== undefined && partial.reasons.length > 0) reply.header(PARTIAL_HEADER, partialHeaderValue(partial));
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */

@@ -1,7 +1,8 @@
 // Test helper (not exported from index.ts): an in-memory QueryBackend holding real encoded spans
 // (SpanGroups built with common/otlp's encoders), so the HTTP layer is tested against the same
 // bytes a real head returns. Its search is a straightforward scan with the SearchRequest
-// semantics of common/model; it also records the tenant of every call.
+// semantics of common/model; it also records the tenant of every call. Setting `partialReasons`
+// makes findTrace and search answers partial, as a cluster querier's are when a member is missing.
 import type {
   AnyValue,
   InstrumentationScope,
@@ -99,6 +100,8 @@ export class FakeBackend implements QueryBackend {
   readonly calls: { method: string; tenant: string }[] = [];
   readonly searches: SearchRequest[] = [];
   isReady = true;
+  /** When set, findTrace (when found) and search answers carry `partial: { reasons }`. */
+  partialReasons: string[] | undefined;
   private readonly stored: Stored[] = [];
 
   constructor(batches: readonly StoredBatch[] = []) {
@@ -128,7 +131,7 @@ export class FakeBackend implements QueryBackend {
       scopeSchemaUrl: '',
       spans: [s.group.span],
     }));
-    return Promise.resolve({ groups });
+    return Promise.resolve(this.partialReasons === undefined ? { groups } : { groups, partial: { reasons: this.partialReasons } });
   }
 
   search(tenant: string, request: SearchRequest): Promise<SearchResult> {
@@ -166,7 +169,8 @@ export class FakeBackend implements QueryBackend {
       });
     }
     summaries.sort((a, b) => (BigInt(b.startTimeUnixNano) > BigInt(a.startTimeUnixNano) ? 1 : BigInt(b.startTimeUnixNano) < BigInt(a.startTimeUnixNano) ? -1 : b.traceId.localeCompare(a.traceId)));
-    return Promise.resolve({ traces: summaries.slice(0, request.limit), inspectedTraces: byTrace.size });
+    const result: SearchResult = { traces: summaries.slice(0, request.limit), inspectedTraces: byTrace.size };
+    return Promise.resolve(this.partialReasons === undefined ? result : { ...result, partial: { reasons: this.partialReasons } });
   }
 
   private valuesOf(s: Stored, key: string, rootName: string, rootService: string): string[] {

@@ -229,6 +229,60 @@ describe('GET /api/traces (search)', () => {
   });
 });
 
+describe('partial answers', () => {
+  const REASONS = ['ingester b at b:9095: no answer within 10000 ms', '1 of 4 shards have no owner (2)'];
+  const ERRORS = [
+    { code: 503, msg: 'partial answer: 1 of 4 shards have no owner (2)' },
+    { code: 503, msg: 'partial answer: ingester b at b:9095: no answer within 10000 ms' },
+  ];
+
+  it('a complete answer has errors: null and no X-Skein-Partial header', async () => {
+    const { app } = setup();
+    const res = await app.inject({ url: `/api/traces/${T1}` });
+    expect(res.json().errors).toBeNull();
+    expect(res.headers['x-skein-partial']).toBeUndefined();
+  });
+
+  it('trace by ID: the trace, plus one 503 error per reason and the header', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const res = await app.inject({ url: `/api/traces/${T1}` });
+    expect(res.statusCode).toBe(200);
+    const body = res.json<Traces>();
+    expect(body.data.map((t) => [t.traceID, t.spans.length])).toEqual([[T1, 3]]);
+    expect(body.errors).toEqual(ERRORS);
+    expect(res.headers['x-skein-partial']).toBe([...REASONS].sort().join('; '));
+  });
+
+  it('search: reasons of the search and of every fetched trace, each once', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const res = await app.inject({ url: '/api/traces?service=api' });
+    const body = res.json<Traces>();
+    expect(body.data).toHaveLength(2);
+    expect(body.errors).toEqual(ERRORS);
+    expect(res.headers['x-skein-partial']).toBeDefined();
+  });
+
+  it('traceID= lookups: per-trace 404s first, then the partial reasons', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const missing = 'd'.repeat(32);
+    const body = (await app.inject({ url: `/api/traces?traceID=${T1}&traceID=${missing}` })).json<Traces>();
+    expect(body.data.map((t) => t.traceID)).toEqual([T1]);
+    expect(body.errors).toEqual([{ code: 404, msg: 'trace not found', traceID: missing }, ...ERRORS]);
+  });
+
+  it('dependencies computed from a partial sample say so', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const endTs = Number(BASE_NS / 1_000_000n) + 10_000;
+    const body = (await app.inject({ url: `/api/dependencies?endTs=${endTs}&lookback=60000` })).json();
+    expect(body.data).toEqual([{ parent: 'frontend', child: 'api', callCount: 1 }]);
+    expect(body.errors).toEqual(ERRORS);
+  });
+});
+
 describe('toBackendTags', () => {
   it.each([
     [{ key: 'error', value: 'true' }, { key: 'status', value: 'error' }],

@@ -2,10 +2,10 @@
 // Jaeger UI calls. Every answer is Jaeger's envelope {data, total, limit, offset, errors}.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SkeinError } from '../../common/errors/index.js';
-import { parseTraceIdHex, type TagFilter } from '../../common/model/index.js';
+import { parseTraceIdHex, type PartialAnswer, type TagFilter } from '../../common/model/index.js';
 import type { ResourceSpans } from '../../common/model/index.js';
 import { groupsToResourceSpans } from '../../common/otlp/index.js';
-import { createApiApp, mapBounded, need, queryOf, type ApiContext, type QueryApiDeps } from './app-common.js';
+import { createApiApp, mapBounded, markPartial, need, queryOf, type ApiContext, type QueryApiDeps } from './app-common.js';
 import { computeDependencies, jaegerSpanKindName, toJaegerTrace, type JaegerTrace } from './jaeger-model.js';
 import {
   boundsParam,
@@ -66,11 +66,44 @@ export function toBackendTags(tags: readonly TagFilter[]): TagFilter[] {
   });
 }
 
-async function fetchTrace(ctx: ApiContext, tenant: string, id: Uint8Array): Promise<readonly ResourceSpans[] | null> {
+interface Fetched {
+  readonly rs: readonly ResourceSpans[];
+  readonly partial: PartialAnswer | undefined;
+}
+
+async function fetchTrace(ctx: ApiContext, tenant: string, id: Uint8Array): Promise<Fetched | null> {
   const result = await ctx.deps.backend.findTrace(tenant, id);
   if (result === null) return null;
   const rs = groupsToResourceSpans(result.groups);
-  return rs.some((r) => r.scopeSpans.some((s) => s.spans.length > 0)) ? rs : null;
+  return rs.some((r) => r.scopeSpans.some((s) => s.spans.length > 0)) ? { rs, partial: result.partial } : null;
+}
+
+/**
+ * Collects the partial-answer reasons of everything one response was built from. Jaeger has no
+ * partial flag; its envelope's errors[] is where a Jaeger client looks for "something went wrong
+ * but here is what we have", so each distinct reason becomes one error (code 503: a member was
+ * unavailable), without a traceID because it concerns the answer, not one trace.
+ */
+class PartialReasons {
+  readonly #reasons = new Set<string>();
+
+  add(partial: PartialAnswer | undefined): void {
+    for (const r of partial?.reasons ?? []) this.#reasons.add(r);
+  }
+
+  get answer(): PartialAnswer | undefined {
+    return this.#reasons.size === 0 ? undefined : { reasons: [...this.#reasons].sort() };
+  }
+
+  errors(): JaegerError[] {
+    return [...this.#reasons].sort().map((r) => ({ code: 503, msg: `partial answer: ${r}` }));
+  }
+}
+
+/** The envelope's errors: per-trace errors first, then the partial-answer reasons; null when none (as Jaeger sends). */
+function errorsOf(partial: PartialReasons, perTrace: readonly JaegerError[] = []): JaegerError[] | null {
+  const all = [...perTrace, ...partial.errors()];
+  return all.length > 0 ? all : null;
 }
 
 function traceIdOrThrow(raw: string, param: string): Uint8Array {
@@ -118,26 +151,31 @@ export function buildJaegerApp(deps: QueryApiDeps): FastifyInstance {
     return envelope(unique);
   });
 
-  app.get<{ Params: { traceId: string } }>('/api/traces/:traceId', async (request) => {
+  app.get<{ Params: { traceId: string } }>('/api/traces/:traceId', async (request, reply) => {
     const tenant = ctx.tenantOf(request);
     const id = traceIdOrThrow(request.params.traceId, 'trace ID');
-    const rs = await fetchTrace(ctx, tenant, id);
-    const trace = rs === null ? null : toJaegerTrace(rs);
+    const fetched = await fetchTrace(ctx, tenant, id);
+    const trace = fetched === null ? null : toJaegerTrace(fetched.rs);
     if (trace === null) throw new SkeinError('NOT_FOUND', 'trace not found');
-    return envelope([trace]);
+    const partial = new PartialReasons();
+    partial.add(fetched!.partial);
+    markPartial(reply, partial.answer);
+    return envelope([trace], errorsOf(partial));
   });
 
-  app.get('/api/traces', async (request) => {
+  app.get('/api/traces', async (request, reply) => {
     const tenant = ctx.tenantOf(request);
     const query = queryOf(request);
+    const partial = new PartialReasons();
 
     // Jaeger: traceID= (repeatable) fetches those traces and skips the search.
     const ids = multi(query, 'traceID');
     if (ids.length > 0) {
       const parsed = ids.map((raw) => ({ raw, id: traceIdOrThrow(raw, `parameter 'traceID': value`) }));
       const traces = await mapBounded(parsed, FETCH_CONCURRENCY, async ({ id }) => {
-        const rs = await fetchTrace(ctx, tenant, id);
-        return rs === null ? null : toJaegerTrace(rs);
+        const fetched = await fetchTrace(ctx, tenant, id);
+        partial.add(fetched?.partial);
+        return fetched === null ? null : toJaegerTrace(fetched.rs);
       });
       const errors: JaegerError[] = [];
       const found: JaegerTrace[] = [];
@@ -145,7 +183,8 @@ export function buildJaegerApp(deps: QueryApiDeps): FastifyInstance {
         if (t === null) errors.push({ code: 404, msg: 'trace not found', traceID: parsed[i].raw });
         else found.push(t);
       });
-      return envelope(found, errors.length > 0 ? errors : null);
+      markPartial(reply, partial.answer);
+      return envelope(found, errorsOf(partial, errors));
     }
 
     const service = requiredService(query);
@@ -168,30 +207,41 @@ export function buildJaegerApp(deps: QueryApiDeps): FastifyInstance {
       ...(startNs === undefined ? {} : { startNs }),
       ...(endNs === undefined ? {} : { endNs }),
     });
+    partial.add(result.partial);
     // A trace found by search can disappear before it is fetched (retention); it is then skipped.
     const traces = await mapBounded(result.traces, FETCH_CONCURRENCY, async (summary) => {
       const id = parseTraceIdHex(summary.traceId);
-      const rs = id === undefined ? null : await fetchTrace(ctx, tenant, id);
-      return rs === null ? null : toJaegerTrace(rs);
+      const fetched = id === undefined ? null : await fetchTrace(ctx, tenant, id);
+      partial.add(fetched?.partial);
+      return fetched === null ? null : toJaegerTrace(fetched.rs);
     });
-    return envelope(traces.filter((t): t is JaegerTrace => t !== null));
+    markPartial(reply, partial.answer);
+    return envelope(
+      traces.filter((t): t is JaegerTrace => t !== null),
+      errorsOf(partial),
+    );
   });
 
   // Dependencies are computed on request from the newest traces in the window (at most the search
   // maxLimit of them): call counts describe that sample, not every call. Stored, precomputed
   // dependency links (as Jaeger's spark job writes) are future work.
-  app.get('/api/dependencies', async (request) => {
+  app.get('/api/dependencies', async (request, reply) => {
     const tenant = ctx.tenantOf(request);
     const query = queryOf(request);
     const endNs = need(unixMillisParam(query, 'endTs')) ?? Date.now() * 1_000_000;
     const lookbackMs = need(integerParam(query, 'lookback', 'a number of milliseconds')) ?? DEFAULT_DEPENDENCY_LOOKBACK_MS;
     const startNs = Math.max(0, endNs - Number(lookbackMs * 1_000_000n));
     const result = await backend.search(tenant, { tags: [], startNs, endNs, limit: ctx.limits.maxLimit });
+    const partial = new PartialReasons();
+    partial.add(result.partial);
     const traces = await mapBounded(result.traces, FETCH_CONCURRENCY, async (summary) => {
       const id = parseTraceIdHex(summary.traceId);
-      return id === undefined ? null : fetchTrace(ctx, tenant, id);
+      const fetched = id === undefined ? null : await fetchTrace(ctx, tenant, id);
+      partial.add(fetched?.partial);
+      return fetched?.rs ?? null;
     });
-    return envelope(computeDependencies(traces.filter((t): t is readonly ResourceSpans[] => t !== null)));
+    markPartial(reply, partial.answer);
+    return envelope(computeDependencies(traces.filter((t): t is readonly ResourceSpans[] => t !== null)), errorsOf(partial));
   });
 
   return app;

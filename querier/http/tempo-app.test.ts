@@ -4,6 +4,7 @@ import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
 import { SkeinError } from '../../common/errors/index.js';
 import { DEFAULT_TENANT, fromHex, toHex, type QueryBackend } from '../../common/model/index.js';
+import protobuf from 'protobufjs';
 import { decodeExportRequest, readVarintAt } from '../../common/otlp/index.js';
 import { buildTempoApp } from './index.js';
 import { FakeBackend, T1, T2, T3, BASE_NS, sampleBatches } from './fake-backend.js';
@@ -151,6 +152,79 @@ describe('GET /api/v2/traces/{id}', () => {
   it('404 when absent (Grafana then falls back to v1)', async () => {
     const { app } = setup();
     expect((await app.inject({ url: `/api/v2/traces/${T3}` })).statusCode).toBe(404);
+  });
+});
+
+describe('partial answers', () => {
+  const REASONS = ['ingester b at b:9095: no answer within 10000 ms', '1 of 4 shards have no owner (2)'];
+  const HEADER = REASONS.join('; ');
+
+  it('complete answers carry no X-Skein-Partial header', async () => {
+    const { app } = setup();
+    for (const url of [`/api/traces/${T1}`, `/api/v2/traces/${T1}`, '/api/search']) {
+      const res = await app.inject({ url });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['x-skein-partial']).toBeUndefined();
+    }
+    expect((await app.inject({ url: '/api/search' })).json().metrics).toEqual({ inspectedTraces: 2 });
+  });
+
+  it('trace by ID (v1, JSON and protobuf): the trace plus the reasons in X-Skein-Partial', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const json = await app.inject({ url: `/api/traces/${T1}` });
+    expect(json.statusCode).toBe(200);
+    expect(json.headers['x-skein-partial']).toBe(HEADER);
+    expect(spanIdsOfJson(json.json().resourceSpans)).toEqual(T1_SPANS);
+    const proto = await app.inject({ url: `/api/traces/${T1}`, headers: { accept: 'application/protobuf' } });
+    expect(proto.headers['x-skein-partial']).toBe(HEADER);
+    expect(spanIdsOfProto(new Uint8Array(proto.rawPayload))).toEqual(T1_SPANS);
+  });
+
+  it('trace by ID v2 JSON: status PARTIAL and a message, as Tempo sends', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const res = await app.inject({ url: `/api/v2/traces/${T1}` });
+    expect(res.headers['x-skein-partial']).toBe(HEADER);
+    const body = res.json();
+    expect(body.status).toBe('PARTIAL');
+    expect(body.message).toBe(HEADER);
+    expect(spanIdsOfJson(body.trace.resourceSpans)).toEqual(T1_SPANS);
+  });
+
+  it('trace by ID v2 protobuf: TraceByIDResponse with status = PARTIAL (field 3) and message (field 4)', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const res = await app.inject({ url: `/api/v2/traces/${T1}`, headers: { accept: 'application/protobuf' } });
+    const r = protobuf.Reader.create(new Uint8Array(res.rawPayload));
+    expect(r.uint32()).toBe((1 << 3) | 2);
+    expect(spanIdsOfProto(r.bytes())).toEqual(T1_SPANS);
+    expect(r.uint32()).toBe(3 << 3);
+    expect(r.uint32()).toBe(1);
+    expect(r.uint32()).toBe((4 << 3) | 2);
+    expect(r.string()).toBe(HEADER);
+    expect(r.pos).toBe(r.len);
+  });
+
+  it('search: X-Skein-Partial and metrics.partial', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = REASONS;
+    const res = await app.inject({ url: '/api/search' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-skein-partial']).toBe(HEADER);
+    expect(res.json().metrics).toEqual({ inspectedTraces: 2, partial: true });
+  });
+
+  it('the header stays printable ASCII and bounded whatever the reasons say', async () => {
+    const { app, backend } = setup();
+    backend.partialReasons = ['ingester ü at x:1: line one\nline two', 'x'.repeat(5000)];
+    const res = await app.inject({ url: `/api/traces/${T1}` });
+    expect(res.statusCode).toBe(200);
+    const header = String(res.headers['x-skein-partial']);
+    expect(header).toMatch(/^[\x20-\x7e]+$/);
+    expect(header.startsWith('ingester ? at x:1: line one?line two; xxx')).toBe(true);
+    expect(header.length).toBeLessThanOrEqual(1024);
+    expect(header.endsWith('...')).toBe(true);
   });
 });
 

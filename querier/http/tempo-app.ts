@@ -2,9 +2,9 @@
 // tempopb; what Grafana's Tempo data source needs is the contract (see README.md in this folder).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SkeinError } from '../../common/errors/index.js';
-import { parseTraceIdHex, type SpanGroup, type TagFilter } from '../../common/model/index.js';
+import { parseTraceIdHex, type TagFilter, type TraceResult } from '../../common/model/index.js';
 import { encodeTracesData, groupsToResourceSpans, toOtlpJson } from '../../common/otlp/index.js';
-import { createApiApp, need, queryOf, type ApiContext, type QueryApiDeps } from './app-common.js';
+import { createApiApp, markPartial, need, queryOf, type ApiContext, type QueryApiDeps } from './app-common.js';
 import { boundsParam, durationParam, limitParam, parseLogfmtTags, single, unixSecondsParam, type Query } from './params.js';
 import {
   filterTagNames,
@@ -55,7 +55,7 @@ function checkTimeRange(query: Query): void {
   need(boundsParam(query, 'start', 'end', unixSecondsParam));
 }
 
-async function findGroups(ctx: ApiContext, request: FastifyRequest<{ Params: { traceId: string } }>): Promise<readonly SpanGroup[]> {
+async function findTrace(ctx: ApiContext, request: FastifyRequest<{ Params: { traceId: string } }>): Promise<TraceResult> {
   const tenant = ctx.tenantOf(request);
   const id = traceIdParam(request.params.traceId);
   checkTimeRange(queryOf(request));
@@ -63,7 +63,7 @@ async function findGroups(ctx: ApiContext, request: FastifyRequest<{ Params: { t
   if (result === null || result.groups.every((g) => g.spans.length === 0)) {
     throw new SkeinError('NOT_FOUND', 'trace not found');
   }
-  return result.groups;
+  return result;
 }
 
 /** A TraceQL query that selects every trace: what Grafana's search builder sends before any filter is set. */
@@ -100,13 +100,15 @@ export function buildTempoApp(deps: QueryApiDeps): FastifyInstance {
 
   app.get('/ready', async (_request, reply) => {
     if (backend.ready()) return reply.type('text/plain; charset=utf-8').send('ready');
-    return reply.code(503).type('text/plain; charset=utf-8').send('not ready: the query backend is still starting (replaying its log)');
+    return reply.code(503).type('text/plain; charset=utf-8').send('not ready: the query backend cannot answer yet (replaying its log, or no ingesters registered)');
   });
 
   app.get('/api/echo', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('echo'));
 
   app.get<{ Params: { traceId: string } }>('/api/traces/:traceId', async (request, reply) => {
-    const groups = await findGroups(ctx, request);
+    const { groups, partial } = await findTrace(ctx, request);
+    // tempopb.Trace has no room for a status, so v1 says "partial" only in the header.
+    markPartial(reply, partial);
     if (wantsProtobuf(request.headers.accept)) {
       // tempopb.Trace: field 1 repeated ResourceSpans — byte-identical to OTLP TracesData.
       return reply.type(PROTOBUF).send(Buffer.from(encodeTracesData(groups)));
@@ -118,17 +120,20 @@ export function buildTempoApp(deps: QueryApiDeps): FastifyInstance {
   });
 
   app.get<{ Params: { traceId: string } }>('/api/v2/traces/:traceId', async (request, reply) => {
-    const groups = await findGroups(ctx, request);
+    const { groups, partial } = await findTrace(ctx, request);
+    markPartial(reply, partial);
+    const message = partial === undefined ? undefined : partial.reasons.join('; ');
     if (wantsProtobuf(request.headers.accept)) {
-      // tempopb.TraceByIDResponse { Trace trace = 1; } — what Grafana decodes from this route.
-      return reply.type(PROTOBUF).send(Buffer.from(wrapTraceByIdResponse(encodeTracesData(groups))));
+      // tempopb.TraceByIDResponse — what Grafana decodes from this route; PARTIAL status + message when partial.
+      return reply.type(PROTOBUF).send(Buffer.from(wrapTraceByIdResponse(encodeTracesData(groups), message)));
     }
-    // Status COMPLETE is the proto3 default, which Tempo's JSON omits; a partial answer would add
-    // `"status":"PARTIAL"` and a message.
-    return reply.type('application/json; charset=utf-8').send({ trace: toOtlpJson(groupsToResourceSpans(groups)) });
+    // Status COMPLETE is the proto3 default, which Tempo's JSON omits; a partial answer carries
+    // `"status":"PARTIAL"` and a message, as Tempo's own partial answers do.
+    const trace = toOtlpJson(groupsToResourceSpans(groups));
+    return reply.type('application/json; charset=utf-8').send(message === undefined ? { trace } : { trace, status: 'PARTIAL', message });
   });
 
-  app.get('/api/search', async (request) => {
+  app.get('/api/search', async (request, reply) => {
     const tenant = ctx.tenantOf(request);
     const query = queryOf(request);
     const tags = parseSearchTags(query);
@@ -143,6 +148,7 @@ export function buildTempoApp(deps: QueryApiDeps): FastifyInstance {
       ...(startNs === undefined ? {} : { startNs }),
       ...(endNs === undefined ? {} : { endNs }),
     });
+    markPartial(reply, result.partial);
     return toTempoSearchResponse(result);
   });
 

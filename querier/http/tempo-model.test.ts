@@ -22,6 +22,20 @@ describe('wrapTraceByIdResponse', () => {
   });
 });
 
+describe('wrapTraceByIdResponse with a partial message', () => {
+  it('adds status PARTIAL (field 3) and the message (field 4) after the trace', () => {
+    const inner = new Uint8Array(300).fill(9);
+    const r = protobuf.Reader.create(wrapTraceByIdResponse(inner, 'member x: timeout — ü'));
+    expect(r.uint32()).toBe((1 << 3) | 2);
+    expect(Uint8Array.from(r.bytes())).toEqual(inner);
+    expect(r.uint32()).toBe(3 << 3);
+    expect(r.int32()).toBe(1);
+    expect(r.uint32()).toBe((4 << 3) | 2);
+    expect(r.string()).toBe('member x: timeout — ü');
+    expect(r.pos).toBe(r.len);
+  });
+});
+
 describe('toTempoSearchResponse', () => {
   it('maps summaries with whole-ms durations and a metrics block', () => {
     const out = toTempoSearchResponse({
@@ -38,6 +52,10 @@ describe('toTempoSearchResponse', () => {
       ],
       metrics: { inspectedTraces: 42 },
     });
+  });
+
+  it('a partial result sets metrics.partial', () => {
+    expect(toTempoSearchResponse({ traces: [], inspectedTraces: 1, partial: { reasons: ['x'] } }).metrics).toEqual({ inspectedTraces: 1, partial: true });
   });
 });
 

@@ -19,8 +19,10 @@ export interface TempoSearchResponse {
    * tempopb.SearchMetrics. Tempo's JSON omits zero fields, so clients (Grafana among them) treat
    * every field as optional; we send only what the backend measures. Bytes, blocks and jobs are
    * not known at this layer, and sending made-up values would mislead whoever reads them.
+   * `partial: true` (ours, not Tempo's) marks an answer some member or shard did not contribute
+   * to; the reasons are in the X-Skein-Partial header. Absent on complete answers.
    */
-  readonly metrics: { readonly inspectedTraces: number };
+  readonly metrics: { readonly inspectedTraces: number; readonly partial?: true };
 }
 
 export function toTempoSearchResponse(result: SearchResult): TempoSearchResponse {
@@ -32,7 +34,7 @@ export function toTempoSearchResponse(result: SearchResult): TempoSearchResponse
       startTimeUnixNano: t.startTimeUnixNano,
       durationMs: Math.floor(t.durationNanos / 1_000_000),
     })),
-    metrics: { inspectedTraces: result.inspectedTraces },
+    metrics: result.partial === undefined ? { inspectedTraces: result.inspectedTraces } : { inspectedTraces: result.inspectedTraces, partial: true },
   };
 }
 
@@ -160,22 +162,37 @@ export function parseTagScope(raw: string | undefined): TagScope | 'all' | undef
   return undefined;
 }
 
-/**
- * Wraps encoded TracesData in tempopb.TraceByIDResponse (`Trace trace = 1`): the /api/v2/traces
- * protobuf body Grafana decodes. tempopb.Trace and OTLP TracesData are the same on the wire (field
- * 1, repeated ResourceSpans), so only the outer tag and length are added.
- */
-export function wrapTraceByIdResponse(tracesData: Uint8Array): Uint8Array {
-  const len: number[] = [];
-  let n = tracesData.length;
+function varint(n: number): number[] {
+  const out: number[] = [];
   while (n > 0x7f) {
-    len.push((n & 0x7f) | 0x80);
+    out.push((n & 0x7f) | 0x80);
     n >>>= 7;
   }
-  len.push(n);
-  const out = new Uint8Array(1 + len.length + tracesData.length);
+  out.push(n);
+  return out;
+}
+
+/** tempopb.PartialStatus.PARTIAL. */
+const PARTIAL_STATUS = 1;
+
+/**
+ * Wraps encoded TracesData in tempopb.TraceByIDResponse (`Trace trace = 1; TraceByIDMetrics
+ * metrics = 2; PartialStatus status = 3; string message = 4`): the /api/v2/traces protobuf body
+ * Grafana decodes. tempopb.Trace and OTLP TracesData are the same on the wire (field 1, repeated
+ * ResourceSpans), so only the outer tag and length are added. With `partialMessage`, status is
+ * PARTIAL and the message says why; without, both are left out (COMPLETE is proto3's default).
+ */
+export function wrapTraceByIdResponse(tracesData: Uint8Array, partialMessage?: string): Uint8Array {
+  const len = varint(tracesData.length);
+  const message = partialMessage === undefined ? undefined : Buffer.from(partialMessage, 'utf8');
+  const tail = message === undefined ? [] : [(3 << 3) | 0, PARTIAL_STATUS, (4 << 3) | 2, ...varint(message.length)];
+  const out = new Uint8Array(1 + len.length + tracesData.length + tail.length + (message?.length ?? 0));
   out[0] = 0x0a; // field 1, wire type 2 (length-delimited)
   out.set(len, 1);
   out.set(tracesData, 1 + len.length);
+  if (message !== undefined) {
+    out.set(tail, 1 + len.length + tracesData.length);
+    out.set(message, 1 + len.length + tracesData.length + tail.length);
+  }
   return out;
 }

@@ -1,0 +1,420 @@
+// Composition root of an ingester that is a member of a sharded cluster (ADR 0006): the shard set
+// (WAL + head per shard it holds data for), the ownership module (lease, acquire, release, fencing),
+// the write path (append locally for shards it owns, forward the rest to their owners with bounded
+// retries), the internal RPC handlers (forwarded writes and queries from queriers), and drains that
+// move the data of shards it no longer owns to their owners. No transport code lives here.
+import { createShardFunction } from '../common/shard/index.js';
+import { SkeinError, toSkeinError } from '../common/errors/index.js';
+import { counter, gauge, histogram, type Registry } from '../common/metrics/index.js';
+import { encodeTracesData, scanExportRequest, type ScannedRequest, type SpanLimits } from '../common/otlp/index.js';
+import type { Logger } from '../common/log/index.js';
+import type { QueryBackend, SpanBatch, SpanGroup } from '../common/model/index.js';
+import type { Coordinator, Keyspace } from '../common/coord/index.js';
+import { NotOwnerError, type ForwardRequest, type IngesterClientPool, type IngesterRpcHandlers } from '../common/rpc/index.js';
+import { createRouter, type Router, type RouteResult } from './router/index.js';
+import { createHeadQueryBackend } from './head/index.js';
+import { createOwnership, type Ownership, type ReleaseReason } from './ownership/index.js';
+import type { ExportService } from './receivers/index.js';
+import { createExportPipeline, type WriteOutcome } from './export-pipeline.js';
+import { openShardSet, type ShardSet } from './shard-set.js';
+import type { FsyncPolicy } from './wal/index.js';
+
+export interface ClusterIngesterOptions {
+  readonly dataDir: string;
+  readonly fsync: FsyncPolicy;
+  readonly fsyncDelayMs: number;
+  readonly walSegmentBytes: number;
+  readonly headMaxBytes: number;
+  readonly limits: SpanLimits;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly coord: Coordinator;
+  readonly keyspace: Keyspace;
+  readonly memberId: string;
+  readonly version: string;
+  readonly leaseTtlSeconds: number;
+  /** How long one write may wait for its shards' owners (retries, failover) before UNAVAILABLE. */
+  readonly forwardTimeoutMs: number;
+  readonly clients: Pick<IngesterClientPool, 'get'>;
+}
+
+export interface ClusterIngester {
+  readonly service: ExportService;
+  /** Answers from every head this member holds (owned, held or draining shards). */
+  readonly backend: QueryBackend;
+  readonly rpc: IngesterRpcHandlers;
+  /** Registers in the cluster once the listeners are up (their addresses go into the member key). */
+  join(address: string, ports: Readonly<Record<string, number>>): Promise<void>;
+  /** Joined, lease valid, a partition map known, not leaving, and every shard assigned here owned. */
+  ready(): boolean;
+  debug(): unknown;
+  /**
+   * Graceful leave (SIGTERM): not ready, release every shard, keep forwarding incoming writes to
+   * the new owners, drain local data to them, then stop. Data that could not be drained in time
+   * stays on disk for the next start.
+   */
+  leave(signal: AbortSignal): Promise<void>;
+}
+
+const BACKOFF_MIN_MS = 25;
+const BACKOFF_MAX_MS = 400;
+/** Largest forwarded request built by a drain (bytes of span data). */
+const DRAIN_CHUNK_BYTES = 1024 * 1024;
+
+function toScanned(batch: SpanBatch): ScannedRequest {
+  return {
+    resourceSpans: batch.groups.map((g) => ({
+      resource: g.resource,
+      schemaUrl: g.resourceSchemaUrl,
+      scopeSpans: [{ scope: g.scope, schemaUrl: g.scopeSchemaUrl, spans: [...g.spans] }],
+    })),
+  };
+}
+
+function fromScanned(tenant: string, scanned: ScannedRequest): SpanBatch {
+  const groups: SpanGroup[] = [];
+  for (const rs of scanned.resourceSpans)
+    for (const ss of rs.scopeSpans)
+      if (ss.spans.length > 0) groups.push({ resource: rs.resource, resourceSchemaUrl: rs.schemaUrl, scope: ss.scope, scopeSchemaUrl: ss.schemaUrl, spans: ss.spans });
+  return { tenant, groups };
+}
+
+function countSpans(batch: SpanBatch): number {
+  let n = 0;
+  for (const g of batch.groups) n += g.spans.length;
+  return n;
+}
+
+export async function createClusterIngester(options: ClusterIngesterOptions): Promise<ClusterIngester> {
+  const { logger, registry, memberId } = options;
+  const log = logger.child({ module: 'ingester', member: memberId });
+
+  const spansLocal = counter(registry, 'skein_ingester_spans_local_total', 'Spans appended on this member because it owns their shard.');
+  const spansForwarded = counter(registry, 'skein_ingester_spans_forwarded_total', 'Spans forwarded to the owner of their shard, by outcome.', ['outcome']);
+  const forwardRetries = counter(registry, 'skein_ingester_forward_retries_total', 'Forwarding attempts that had to be retried, by reason.', ['reason']);
+  const forwardSeconds = histogram(registry, 'skein_ingester_forward_duration_seconds', 'Time to get one shard part of a write acknowledged by its owner (incl. retries).');
+  const spansReceivedForwarded = counter(registry, 'skein_ingester_forwarded_spans_received_total', 'Spans received from other members as their shard owner, by outcome.', ['outcome']);
+  const drainedSpans = counter(registry, 'skein_ingester_drained_spans_total', 'Spans of shards no longer owned here, sent on to their owners.');
+  const heldShards = gauge(registry, 'skein_ingester_held_shards', 'Shards this member holds data for, by state.', ['state']);
+
+  let partitionShardCount = 1;
+  log.info({ dataDir: options.dataDir, fsync: options.fsync }, 'opening the shard WALs found on disk (replaying)');
+  const started = performance.now();
+  let replayed = 0;
+  const shards: ShardSet = await openShardSet({
+    dataDir: options.dataDir,
+    fsync: options.fsync,
+    fsyncDelayMs: options.fsyncDelayMs,
+    walSegmentBytes: options.walSegmentBytes,
+    registry,
+    headBytesPerShard: () => Math.max(1, Math.floor(options.headMaxBytes / Math.max(1, partitionShardCount))),
+    onReplayed(shard, report, millis) {
+      replayed += report.records;
+      const fields = { shard, records: report.records, bytes: report.bytes, segments: report.segments, millis: Math.round(millis) };
+      if (report.corruption) log.error({ ...fields, corruption: report.corruption }, 'WAL corruption: replay stopped at a corrupt record; the dropped data was quarantined');
+      if (report.tornTail) log.warn({ ...fields, tornTail: report.tornTail }, 'WAL had a torn tail (normal after a crash); truncated');
+      log.info(fields, 'shard replayed');
+    },
+  });
+  log.info({ shards: shards.shards(), records: replayed, millis: Math.round(performance.now() - started) }, 'replayed local shards; they are served to queries and wait for ownership');
+
+  const shardFunction = createShardFunction();
+  const routers = new Map<number, Router>();
+  const routerFor = (shardCount: number): Router => {
+    let r = routers.get(shardCount);
+    if (r === undefined) {
+      r = createRouter({ shards: shardFunction, shardCount, limits: options.limits });
+      routers.set(shardCount, r);
+    }
+    return r;
+  };
+
+  let joined = false;
+  let leaving = false;
+  const stop = new AbortController();
+
+  const ownership: Ownership = createOwnership({
+    coord: options.coord,
+    keyspace: options.keyspace,
+    memberId,
+    address: '', // replaced in join(); ownership is created here so handlers can refer to it
+    ports: {},
+    version: options.version,
+    leaseTtlSeconds: options.leaseTtlSeconds,
+    logger,
+    registry,
+    onAcquire: async (shard, token) => {
+      await shards.open(shard);
+      log.info({ shard, token }, 'acquired shard; accepting writes');
+      updateGauges();
+    },
+    onRelease: async (shard, token, reason) => {
+      await shards.quiesce(shard);
+      log.info({ shard, token, reason }, 'released shard; its local data will be drained to the next owner');
+      updateGauges();
+      // The owner key goes away after this resolves; the drain waits for the next owner itself.
+      queueMicrotask(() => startDrain(shard, reason));
+    },
+  });
+
+  function updateGauges(): void {
+    const counts = { open: 0, held: 0, draining: 0 };
+    for (const s of shards.shards()) {
+      const st = shards.state(s);
+      if (st !== undefined) counts[st]++;
+    }
+    for (const [state, n] of Object.entries(counts)) heldShards.set({ state }, n);
+  }
+
+  // --- Writes -------------------------------------------------------------------------------
+
+  /** Waits for the next ownership change or `ms`, whichever is first. */
+  function waitForChange(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        off();
+        signal?.removeEventListener('abort', finish);
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      const off = ownership.onChange(finish);
+      signal?.addEventListener('abort', finish, { once: true });
+    });
+  }
+
+  /**
+   * Gets one shard's part of a write acknowledged by the shard's owner: appended here when this
+   * member owns the shard (and still does after the append), else forwarded. Retries while the
+   * shard has no reachable owner, until `deadline` (or forever when undefined, for drains, until
+   * `signal` aborts).
+   */
+  async function writeShard(shard: number, batch: SpanBatch, deadline: number | undefined, signal: AbortSignal | undefined): Promise<WriteOutcome> {
+    let backoff = BACKOFF_MIN_MS;
+    let lastReason = 'no owner';
+    let body: Uint8Array | undefined;
+    const timer = forwardSeconds.startTimer();
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const token = ownership.ownedToken(shard);
+        if (token !== undefined && shards.state(shard) === 'open') {
+          try {
+            const r = await shards.append(shard, batch);
+            // The ack gate: the lease deadline may have passed (or the shard moved) during the append.
+            if (ownership.ownedToken(shard) === token) {
+              ownership.recordAck(shard, token);
+              spansLocal.inc(r.stored);
+              return r;
+            }
+            lastReason = `lost shard ${shard} during the append`;
+          } catch (e) {
+            const err = toSkeinError(e);
+            if (err.code !== 'NOT_OWNER') throw err;
+            lastReason = err.message;
+          }
+          forwardRetries.inc({ reason: 'ownership-moved' });
+        } else {
+          const owner = ownership.owner(shard);
+          if (owner !== undefined && owner.member !== memberId) {
+            body ??= encodeTracesData(batch.groups);
+            const remaining = deadline === undefined ? 5000 : Math.max(1, deadline - Date.now());
+            const outcome = await options.clients.get(owner.address).forward(
+              { tenant: batch.tenant, shard, partitionVersion: ownership.partition()?.version ?? 0, from: memberId, body },
+              { deadlineMs: Math.min(remaining, 5000), ...(signal === undefined ? {} : { signal }) },
+            );
+            if (outcome.kind === 'ok') {
+              spansForwarded.inc({ outcome: 'ok' }, countSpans(batch));
+              return { stored: countSpans(batch), duplicates: 0 };
+            }
+            if (outcome.kind === 'failed') {
+              spansForwarded.inc({ outcome: 'failed' }, countSpans(batch));
+              throw outcome.error;
+            }
+            lastReason = `${owner.member}: ${outcome.message}`;
+            forwardRetries.inc({ reason: outcome.kind });
+          } else {
+            lastReason = owner === undefined ? `shard ${shard} has no owner` : `shard ${shard} is being acquired by this member`;
+            forwardRetries.inc({ reason: 'no-owner' });
+          }
+        }
+        if (deadline !== undefined && Date.now() + backoff > deadline) {
+          spansForwarded.inc({ outcome: 'timeout' }, countSpans(batch));
+          throw new SkeinError('UNAVAILABLE', `no owner of shard ${shard} took the spans within ${options.forwardTimeoutMs} ms (last: ${lastReason}); retry`, {
+            retryAfterSeconds: 1,
+          });
+        }
+        await waitForChange(backoff, signal);
+        backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+      }
+    } finally {
+      timer();
+    }
+  }
+
+  async function writeRouted(routed: RouteResult, deadline: number | undefined, signal: AbortSignal | undefined): Promise<WriteOutcome> {
+    const parts: Promise<WriteOutcome>[] = [];
+    routed.batches.forEach((batch, shard) => {
+      if (batch !== undefined) parts.push(writeShard(shard, batch, deadline, signal));
+    });
+    const results = await Promise.allSettled(parts);
+    let stored = 0;
+    let duplicates = 0;
+    for (const r of results) {
+      if (r.status === 'rejected') throw toSkeinError(r.reason);
+      stored += r.value.stored;
+      duplicates += r.value.duplicates;
+    }
+    return { stored, duplicates };
+  }
+
+  const currentRouter = (): Router => {
+    const p = ownership.partition();
+    if (p === undefined) throw new SkeinError('UNAVAILABLE', 'the cluster has no partition map yet; is the shard controller (`skein controller`) running?', { retryAfterSeconds: 1 });
+    return routerFor(p.shardCount);
+  };
+
+  const pipeline = createExportPipeline({
+    logger,
+    registry,
+    router: currentRouter,
+    write: (_tenant, routed) => writeRouted(routed, Date.now() + options.forwardTimeoutMs, undefined),
+  });
+
+  // --- Drains -------------------------------------------------------------------------------
+
+  const drains = new Map<number, Promise<void>>();
+
+  function startDrain(shard: number, why: ReleaseReason | 'recovered' | 'retired'): void {
+    if (drains.has(shard) || shards.state(shard) === undefined || shards.state(shard) === 'open') return;
+    log.info({ shard, why }, 'draining shard: sending its local spans to their current owners');
+    let chunk: SpanBatch | undefined;
+    let chunkBytes = 0;
+    const flush = async (signal: AbortSignal): Promise<void> => {
+      if (chunk === undefined) return;
+      const batch = chunk;
+      chunk = undefined;
+      chunkBytes = 0;
+      const routed = currentRouter().route(batch.tenant, toScanned(batch));
+      await writeRouted(routed, undefined, signal);
+      drainedSpans.inc(routed.accepted);
+    };
+    const run = shards
+      .drain(shard, {
+        batch: async (batch, signal) => {
+          // Batches of one tenant are gathered into ~1 MB forwards; a new tenant flushes first.
+          if (chunk !== undefined && chunk.tenant !== batch.tenant) await flush(signal);
+          let bytes = 0;
+          for (const g of batch.groups) for (const s of g.spans) bytes += s.length;
+          chunk = chunk === undefined ? { tenant: batch.tenant, groups: [...batch.groups] } : { tenant: chunk.tenant, groups: [...chunk.groups, ...batch.groups] };
+          chunkBytes += bytes;
+          if (chunkBytes >= DRAIN_CHUNK_BYTES) await flush(signal);
+        },
+        end: flush,
+      })
+      .then(
+        (outcome) => {
+          if (outcome.kind === 'drained') log.info({ shard, records: outcome.records, spans: outcome.spans }, 'drained shard; deleted its local WAL');
+          else log.info({ shard }, 'drain stopped (shard acquired again, or shutting down); local data kept');
+        },
+        (e: unknown) => log.error({ err: e, shard }, 'drain failed; local data kept, will retry'),
+      )
+      .finally(() => {
+        drains.delete(shard);
+        updateGauges();
+      });
+    drains.set(shard, run);
+    updateGauges();
+  }
+
+  /** Shards with local data that are owned elsewhere (or beyond the map) start draining. */
+  function reconcileHeld(): void {
+    const p = ownership.partition();
+    if (p === undefined) return;
+    partitionShardCount = p.shardCount;
+    for (const shard of shards.shards()) {
+      if (shards.state(shard) !== 'held' || drains.has(shard)) continue;
+      if (shard >= p.shardCount) {
+        startDrain(shard, 'retired');
+        continue;
+      }
+      const owner = ownership.owner(shard);
+      if (owner !== undefined && owner.member !== memberId) startDrain(shard, 'recovered');
+    }
+  }
+
+  // --- Internal RPC -------------------------------------------------------------------------
+
+  const backend = createHeadQueryBackend(
+    () => shards.heads(),
+    () => true,
+  );
+
+  async function receiveForward(request: ForwardRequest): Promise<void> {
+    const token = ownership.ownedToken(request.shard);
+    if (token === undefined || shards.state(request.shard) !== 'open') {
+      const owner = ownership.owner(request.shard);
+      spansReceivedForwarded.inc({ outcome: 'not-owner' });
+      throw new NotOwnerError(
+        `shard ${request.shard} is not owned by ${memberId}${owner === undefined ? ' (no owner right now)' : `; ${owner.member} owns it`}`,
+        owner === undefined ? undefined : `${owner.member}@${owner.address}`,
+      );
+    }
+    const batch = fromScanned(request.tenant, scanExportRequest(request.body));
+    const r = await shards.append(request.shard, batch);
+    if (ownership.ownedToken(request.shard) !== token) {
+      spansReceivedForwarded.inc({ outcome: 'lost' });
+      throw new SkeinError('UNAVAILABLE', `shard ${request.shard} moved away from ${memberId} during the append; retry at the new owner`);
+    }
+    ownership.recordAck(request.shard, token);
+    spansReceivedForwarded.inc({ outcome: 'ok' }, r.stored);
+  }
+
+  let offChange: (() => void) | undefined;
+
+  return {
+    service: pipeline.service,
+    backend,
+    rpc: { forward: receiveForward, query: backend },
+
+    async join(address, ports) {
+      ownership.setAddress(address, ports);
+      await ownership.start();
+      offChange = ownership.onChange(() => {
+        reconcileHeld();
+        updateGauges();
+      });
+      reconcileHeld();
+      await ownership.setReady(true);
+      joined = true;
+      log.info({ address, held: shards.shards() }, 'joined the cluster');
+    },
+
+    ready() {
+      if (!joined || leaving || ownership.partition() === undefined) return false;
+      for (const shard of ownership.assignedShards()) if (ownership.ownedToken(shard) === undefined) return false;
+      return true;
+    },
+
+    debug() {
+      return { ownership: ownership.debug(), shards: shards.shards().map((s) => ({ shard: s, state: shards.state(s), draining: drains.has(s) })) };
+    },
+
+    async leave(signal) {
+      leaving = true;
+      log.info('leaving the cluster: releasing shards, draining local data to the next owners');
+      await ownership.releaseAll();
+      // Writes still arriving are forwarded to the new owners; drains move what is stored here.
+      for (const shard of shards.shards()) startDrain(shard, 'shutdown');
+      const all = Promise.allSettled([...drains.values()]);
+      await Promise.race([all, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+      if (signal.aborted) log.warn({ left: shards.shards() }, 'leave timed out; undrained shards stay on disk and are drained at the next start');
+      await pipeline.drainRequests();
+      stop.abort();
+      offChange?.();
+      await shards.close();
+      await ownership.stop();
+      log.info('left the cluster');
+    },
+  };
+}
