@@ -11,8 +11,7 @@ import {
   put,
   type Coordinator,
 } from '../../common/coord/index.js';
-// eslint-disable-next-line skein/module-boundaries -- the etcd test harness is test-only and deliberately not on coord's public face
-import { startEtcd, type EtcdServer } from '../../common/coord/testing/etcd-server.js';
+import { startEtcd, type EtcdServer } from '../../common/proc/index.js';
 import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
 import { createOwnership, type Ownership } from './index.js';

@@ -3,7 +3,7 @@
 // a standby controller taking over from a leader that vanished without resigning.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AssignmentValue, OwnerValue, createEtcdCoordinator, createKeyspace, decodeValue, type Coordinator, type Keyspace } from '../../common/coord/index.js';
-import { startEtcd, type EtcdServer } from '../../common/coord/testing/etcd-server.js';
+import { startEtcd, type EtcdServer } from '../../common/proc/index.js';
 import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
 import { createShardController, type ShardController } from './index.js';

@@ -298,7 +298,13 @@ export function createShardController(options: ShardControllerOptions): ShardCon
     async start() {
       if (started) return;
       started = true;
-      const first = await grant();
+      let first: Lease;
+      try {
+        first = await grant();
+      } catch (e) {
+        started = false; // not ready, and start() may be called again
+        throw e;
+      }
       if (stopped) {
         await first.revoke().catch(() => {});
         return;
