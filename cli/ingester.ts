@@ -121,7 +121,7 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
       return reply.code(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready: joining, leaving, or not (yet) owning every shard assigned to it\n');
     });
     admin.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-    admin.get('/debug/ownership', async () => ingester.debug());
+    admin.get('/debug/ownership', (_req, reply) => reply.send(ingester.debug()));
     const adminPort = await listen(admin, config['admin-port']);
 
     const ports = { otlpGrpc: grpc.port, otlpHttp: otlpHttpPort, internal: internal.port, admin: adminPort };

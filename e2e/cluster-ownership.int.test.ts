@@ -3,7 +3,7 @@
 // from the owners' own acknowledgement journals), scaling moves shards without losing anything,
 // a SIGTERM hands shards off without failed requests, and a killed leading controller is replaced.
 import { describe, it, expect, afterEach } from 'vitest';
-import { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster, type OwnershipDebug } from './harness/cluster.js';
+import { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster, type OwnershipDebug } from './harness/index.js';
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {

@@ -5,7 +5,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { encodeExportRequest } from '../common/otlp/index.js';
 import { toHex } from '../common/model/index.js';
-import { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster } from './harness/cluster.js';
+import { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster } from './harness/index.js';
 import { makeRequest, makeSpan } from './harness/index.js';
 import { randomBytes } from 'node:crypto';
 

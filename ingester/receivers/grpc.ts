@@ -7,7 +7,7 @@ import { resolveTenant, TENANT_HEADER } from '../../common/model/index.js';
 import { toSkeinError } from '../../common/errors/index.js';
 import type { ExportService } from './export-service.js';
 import { encodeRpcStatus } from './rpc-status.js';
-import { startNativeGrpcServer, GrpcCallError, GrpcStatus, type UnaryHandler } from './grpc-native.js';
+import { startNativeGrpcServer, GrpcCallError, GrpcStatus, type UnaryHandler } from '../../common/grpc/index.js';
 
 export const TRACE_SERVICE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 

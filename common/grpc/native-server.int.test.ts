@@ -2,7 +2,7 @@
 // percent-encoded messages, details, size limits and graceful close.
 import { describe, it, expect, afterEach } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { startNativeGrpcServer, encodeGrpcMessage, GrpcCallError, GrpcStatus, type NativeGrpcServer, type UnaryHandler } from './grpc-native.js';
+import { startNativeGrpcServer, encodeGrpcMessage, GrpcCallError, GrpcStatus, type NativeGrpcServer, type UnaryHandler } from './native-server.js';
 
 const PATH = '/test.Echo/Call';
 const servers: NativeGrpcServer[] = [];

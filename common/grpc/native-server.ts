@@ -11,7 +11,7 @@
 import http2 from 'node:http2';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import type { ErrorCode } from '../../common/errors/index.js';
+import type { ErrorCode } from '../errors/index.js';
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -23,6 +23,8 @@ export const GrpcStatus = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  DEADLINE_EXCEEDED: 4,
+  CANCELLED: 1,
   UNAUTHENTICATED: 16,
 } as const;
 
@@ -31,6 +33,8 @@ export class GrpcCallError extends Error {
     readonly status: number,
     message: string,
     readonly details?: Uint8Array,
+    /** Extra metadata sent with the status (lowercase ASCII keys), e.g. a hint where to retry. */
+    readonly trailers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
@@ -84,11 +88,12 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
     options.onRefused?.(code, message);
     fail(stream, status, message);
   };
-  const fail = (stream: http2.ServerHttp2Stream, status: number, message: string, details?: Uint8Array): void => {
+  const fail = (stream: http2.ServerHttp2Stream, status: number, message: string, details?: Uint8Array, trailers?: Readonly<Record<string, string>>): void => {
     if (stream.destroyed || stream.closed) return;
     const headers: http2.OutgoingHttpHeaders = {
       ':status': 200,
       'content-type': 'application/grpc',
+      ...trailers,
       'grpc-status': String(status),
       'grpc-message': encodeGrpcMessage(message),
     };
@@ -168,7 +173,7 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
     try {
       response = await handler(message, headers);
     } catch (e) {
-      if (e instanceof GrpcCallError) fail(stream, e.status, e.message, e.details);
+      if (e instanceof GrpcCallError) fail(stream, e.status, e.message, e.details, e.trailers);
       else fail(stream, GrpcStatus.INTERNAL, 'internal error');
       return;
     }
