@@ -13,16 +13,16 @@ afterEach(async () => {
 
 async function allReady(c: TestCluster): Promise<boolean> {
   for (const p of c.ingesters.filter((i) => i.running())) {
-    const res = await fetch(`http://${p.ready()['admin']}/ready`).catch(() => undefined);
+    const res = await fetch(`http://${p.ready()['admin']}/ready`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
     if (res?.status !== 200) return false;
   }
   return true;
 }
 
 /** shard → member owning it, from the running ingesters' own view. */
-async function ownersByShard(c: TestCluster): Promise<Map<number, string>> {
+async function ownersByShard(c: TestCluster, skip?: unknown): Promise<Map<number, string>> {
   const owners = new Map<number, string>();
-  for (const p of c.ingesters.filter((i) => i.running())) {
+  for (const p of c.ingesters.filter((i) => i.running() && i !== skip)) {
     const d = await ownershipOf(p.ready()['admin']!);
     for (const shard of ownedShards(d)) owners.set(shard, d.ownership.memberId);
   }
@@ -38,6 +38,11 @@ describe('ownership faults', () => {
     cluster = await startTestCluster({ leaseTtlSeconds: 2 });
     const c = cluster;
     await waitFor('every ingester ready', () => allReady(c));
+    // Ready only says "owns what it was assigned"; wait until the controller has spread all 4 shards.
+    await waitFor('every shard owned, every ingester owning one', async () => {
+      const owners = await ownersByShard(c);
+      return owners.size === 4 && new Set(owners.values()).size === c.ingesters.length;
+    }, 30_000);
     const victim = c.ingesters[0]!;
     const victimAdmin = victim.ready()['admin']!;
     const victimShards = ownedShards(await ownershipOf(victimAdmin));
@@ -49,7 +54,7 @@ describe('ownership faults', () => {
     victim.pause();
     // Longer than the TTL: the others take the victim's shards over.
     await waitFor('another member owns the paused owner\u2019s shards', async () => {
-      const owners = await ownersByShard(c);
+      const owners = await ownersByShard(c, victim); // a paused process does not answer
       return victimShards.every((s) => owners.has(s) && owners.get(s) !== 'ingester-0');
     }, 30_000);
     const ackedAfterTakeover = load.record.acked;
@@ -125,7 +130,7 @@ describe('ownership faults', () => {
     const victimShards = ownedShards(await ownershipOf(victim.ready()['admin']!));
     await victim.kill();
     await waitFor('the standby reassigned the dead member\u2019s shards', async () => {
-      const owners = await ownersByShard(c);
+      const owners = await ownersByShard(c, victim); // a paused process does not answer
       return victimShards.every((s) => owners.has(s) && owners.get(s) !== victim.name);
     }, 60_000);
     const ackedAfter = load.record.acked;

@@ -166,7 +166,8 @@ export async function missingSpans(tempo: string, record: AckRecord): Promise<{ 
 
 /** GET /debug/ownership of an ingester (admin port). */
 export async function ownershipOf(admin: string): Promise<OwnershipDebug> {
-  const res = await fetch(`http://${admin}/debug/ownership`);
+  // A paused (SIGSTOPped) process accepts the connection but never answers: bound the wait.
+  const res = await fetch(`http://${admin}/debug/ownership`, { signal: AbortSignal.timeout(3_000) });
   return (await res.json()) as OwnershipDebug;
 }
 
