@@ -88,7 +88,14 @@ class MemberClient implements IngesterClient {
     });
   }
 
+  /** Calls started and not yet answered: close() cancels them (grpc-js would let them run on). */
+  private readonly inflight = new Set<grpc.ClientUnaryCall>();
+  private closed = false;
+
   close(): void {
+    this.closed = true;
+    for (const call of this.inflight) call.cancel();
+    this.inflight.clear();
     this.client.close();
   }
 
@@ -100,13 +107,28 @@ class MemberClient implements IngesterClient {
         reject(Object.assign(new Error('cancelled before the call'), { code: grpc.status.CANCELLED, details: 'cancelled before the call', metadata: new grpc.Metadata() }));
         return;
       }
+      const unavailable = (details: string): grpc.ServiceError =>
+        Object.assign(new Error(details), { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() });
+      if (this.closed) {
+        reject(unavailable('client closed (the member left the cluster, or this process is shutting down)'));
+        return;
+      }
       const deadline = new Date(Date.now() + Math.max(1, options.deadlineMs));
-      const onAbort = (): void => call.cancel();
-      const call = this.client.makeUnaryRequest(path, identity, identity, toBuffer(body), metadata, { deadline }, (err, value) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (err !== null) reject(err);
-        else resolve(value ?? Buffer.alloc(0));
-      });
+      const onAbort = (): void => call?.cancel();
+      let call: grpc.ClientUnaryCall | undefined;
+      try {
+        call = this.client.makeUnaryRequest(path, identity, identity, toBuffer(body), metadata, { deadline }, (err, value) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (call !== undefined) this.inflight.delete(call);
+          if (err !== null) reject(err);
+          else resolve(value ?? Buffer.alloc(0));
+        });
+      } catch (e) {
+        // grpc-js throws (no status code) when the channel was shut down meanwhile.
+        reject(unavailable(`channel closed: ${(e as Error).message}`));
+        return;
+      }
+      this.inflight.add(call);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
