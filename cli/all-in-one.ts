@@ -1,13 +1,19 @@
-// `skein all-in-one`: receivers, shards (WAL + head) and both query APIs in one process, on local
-// disk, with no coordination service (DESIGN.md §2). SIGTERM/SIGINT: stop accepting, finish
-// in-flight requests, flush WALs, exit 0. After SIGKILL the next start replays the WALs.
+// `skein all-in-one`: receivers, shards (WAL + head), both query APIs, the shard controller and an
+// in-memory coordinator in one process, on local disk (DESIGN.md §2). It is a one-member cluster:
+// the same cluster ingester, ownership protocol and controller code as `skein ingester` and
+// `skein controller`, with the coordinator in memory instead of etcd. SIGTERM/SIGINT: stop
+// accepting, finish in-flight requests, flush WALs, exit 0. After SIGKILL the next start replays.
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, formatHelp, type FlagName } from '../common/config/index.js';
+import { MemoryStore, createKeyspace } from '../common/coord/index.js';
 import { createRootLogger } from '../common/log/index.js';
 import { createRegistry } from '../common/metrics/index.js';
+import type { QueryBackend } from '../common/model/index.js';
 import { DEFAULT_SPAN_LIMITS } from '../common/otlp/index.js';
-import { createIngester } from '../ingester/ingester.js';
+import { createIngesterClientPool } from '../common/rpc/index.js';
+import { createClusterIngester } from '../ingester/cluster-ingester.js';
 import { startGrpcReceiver, buildOtlpHttpApp } from '../ingester/receivers/index.js';
+import { createShardController } from '../operator/cluster/index.js';
 import { buildTempoApp, buildJaegerApp } from '../querier/http/index.js';
 
 export const ALL_IN_ONE_FLAGS = [
@@ -18,6 +24,9 @@ export const ALL_IN_ONE_FLAGS = [
   'tempo-port',
   'jaeger-port',
   'shards',
+  'lease-ttl-seconds',
+  'forward-timeout-ms',
+  'rebalance-interval-ms',
   'fsync',
   'fsync-delay-ms',
   'wal-segment-bytes',
@@ -31,6 +40,21 @@ export const ALL_IN_ONE_FLAGS = [
 ] as const satisfies readonly FlagName[];
 
 const SUMMARY = 'Runs everything in one process: OTLP in (gRPC and HTTP), WALs and in-memory heads on local disk, Tempo- and Jaeger-compatible query APIs out.';
+
+const VERSION = '0.1.0';
+/** How long startup waits for the member to own every shard before it says ready anyway. */
+const READY_TIMEOUT_MS = 10_000;
+
+async function waitReady(ready: () => boolean, timeoutMs: number, logger: { warn(o: object, m: string): void }): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > until) {
+      logger.warn({ timeoutMs }, 'not every shard is owned yet; writes to those shards wait (up to --forward-timeout-ms) or get UNAVAILABLE');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 export async function runAllInOne(argv: readonly string[]): Promise<number> {
   const loaded = loadConfig(ALL_IN_ONE_FLAGS, argv, process.env);
@@ -47,9 +71,28 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
   const registry = createRegistry();
   const host = config.host;
 
-  const ingester = await createIngester({
+  // A one-member cluster in this process. The coordinator lives in memory: a restart starts a new
+  // cluster (partition version 1, new tokens) that owns the shards found on disk again.
+  const store = new MemoryStore();
+  const keyspace = createKeyspace('local', 'all-in-one');
+  const memberId = 'all-in-one';
+  const controllerCoord = store.connect();
+  const ingesterCoord = store.connect();
+  const controller = createShardController({
+    coord: controllerCoord,
+    keyspace,
+    identity: memberId,
+    desiredShardCount: config.shards,
+    maxConcurrentHandoffs: 1,
+    rebalanceIntervalMs: config['rebalance-interval-ms'],
+    leaseTtlSeconds: config['lease-ttl-seconds'],
+    logger,
+    registry,
+  });
+  await controller.start();
+  const clients = createIngesterClientPool(); // no other members: only ever used if one appeared
+  const ingester = await createClusterIngester({
     dataDir: config['data-dir'],
-    shardCount: config.shards,
     fsync: config.fsync,
     fsyncDelayMs: config['fsync-delay-ms'],
     walSegmentBytes: config['wal-segment-bytes'],
@@ -57,7 +100,22 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
     limits: { ...DEFAULT_SPAN_LIMITS, maxSpanBytes: config['max-span-bytes'], maxAttributesPerSpan: config['max-attributes'], maxBatchBytes: config['max-request-bytes'] },
     logger,
     registry,
+    coord: ingesterCoord,
+    keyspace,
+    memberId,
+    version: VERSION,
+    leaseTtlSeconds: config['lease-ttl-seconds'],
+    forwardTimeoutMs: config['forward-timeout-ms'],
+    clients,
   });
+  const closeCluster = async (): Promise<void> => {
+    await ingester.close();
+    await controller.stop();
+    clients.close();
+    await Promise.allSettled([ingesterCoord.close(), controllerCoord.close()]);
+  };
+  // Queries are answered from every head at once (replayed shards included); /ready waits for ownership.
+  const backend: QueryBackend = { ...ingester.backend, ready: () => ingester.ready() };
 
   const apps: FastifyInstance[] = [];
   const listen = async (app: FastifyInstance, port: number): Promise<string> => {
@@ -80,10 +138,12 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
       buildOtlpHttpApp({ maxRequestBytes: config['max-request-bytes'], tenancyRequired: config['tenancy-required'], service: ingester.service, logger }),
       config['otlp-http-port'],
     );
-    const queryDeps = { backend: ingester.backend, logger, registry, tenancy: { required: config['tenancy-required'] } };
+    const queryDeps = { backend, logger, registry, tenancy: { required: config['tenancy-required'] } };
     const tempo = await listen(buildTempoApp(queryDeps), config['tempo-port']);
     const jaeger = await listen(buildJaegerApp(queryDeps), config['jaeger-port']);
     const otlpGrpc = `${host}:${grpc.port}`;
+    await ingester.join('in-process', { otlpGrpc: grpc.port });
+    await waitReady(() => ingester.ready(), READY_TIMEOUT_MS, logger);
     logger.info({ otlpGrpc, otlpHttp, tempo, jaeger, dataDir: config['data-dir'] }, 'skein ready');
     process.stderr.write(
       [
@@ -100,7 +160,7 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
     logger.error({ err: e }, 'could not start listeners; is another process using these ports? (see --help for the port flags)');
     await grpc?.close(AbortSignal.timeout(1000));
     await Promise.allSettled(apps.map((a) => a.close()));
-    await ingester.close();
+    await closeCluster().catch(() => undefined);
     return 1;
   }
 
@@ -119,7 +179,7 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
       (async () => {
         // Stop accepting first, then let in-flight exports finish, then flush.
         await Promise.allSettled([grpc!.close(deadline), ...apps.map((a) => a.close())]);
-        await ingester.close();
+        await closeCluster();
         clearTimeout(timer);
         logger.info('stopped cleanly');
         resolve(0);

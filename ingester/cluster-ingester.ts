@@ -54,6 +54,12 @@ export interface ClusterIngester {
    * stays on disk for the next start.
    */
   leave(signal: AbortSignal): Promise<void>;
+  /**
+   * Shutdown without handoff, for a member that has nobody to hand to (all-in-one): stop taking
+   * writes, wait for those in flight, flush and close the WALs, release the lease. The next start
+   * replays the WALs and owns the shards again.
+   */
+  close(): Promise<void>;
 }
 
 const BACKOFF_MIN_MS = 25;
@@ -150,7 +156,8 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
     },
     onRelease: async (shard, token, reason) => {
       await shards.quiesce(shard);
-      log.info({ shard, token, reason }, 'released shard; its local data will be drained to the next owner');
+      if (stop.signal.aborted) log.info({ shard, token, reason }, 'released shard; its data stays on disk for the next start');
+      else log.info({ shard, token, reason }, 'released shard; its local data will be drained to the next owner');
       updateGauges();
       // The owner key goes away after this resolves; the drain waits for the next owner itself.
       queueMicrotask(() => startDrain(shard, reason));
@@ -286,8 +293,14 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
   const drains = new Map<number, Promise<void>>();
 
   function startDrain(shard: number, why: ReleaseReason | 'recovered' | 'retired'): void {
+    if (stop.signal.aborted) return; // closing: releases from the lease revocation keep their data
     if (drains.has(shard) || shards.state(shard) === undefined || shards.state(shard) === 'open') return;
-    log.info({ shard, why }, 'draining shard: sending its local spans to their current owners');
+    log.info(
+      { shard, why },
+      why === 'retired'
+        ? 'draining a retired shard (the shard count decreased): sending its spans to the owners of their current shards'
+        : 'draining shard: sending its local spans to their current owners',
+    );
     let chunk: SpanBatch | undefined;
     let chunkBytes = 0;
     const flush = async (signal: AbortSignal): Promise<void> => {
@@ -415,6 +428,16 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       await shards.close();
       await ownership.stop();
       log.info('left the cluster');
+    },
+
+    async close() {
+      leaving = true;
+      await pipeline.drainRequests();
+      stop.abort();
+      offChange?.();
+      await shards.close();
+      await ownership.stop();
+      log.info('closed; WALs flushed');
     },
   };
 }

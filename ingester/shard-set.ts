@@ -231,6 +231,8 @@ export async function openShardSet(options: ShardSetOptions): Promise<ShardSet> 
       const e = entries.get(shard);
       if (e === undefined) return Promise.resolve({ kind: 'drained', records: 0, spans: 0 });
       if (e.drain !== undefined) return e.drain.done;
+      // After close() the data stays on disk for the next start, whatever releases still arrive.
+      if (closed) return Promise.resolve({ kind: 'aborted' });
       e.state = 'draining';
       const abort = new AbortController();
       const drainDone = runDrain(e, sink, abort.signal).finally(() => {
