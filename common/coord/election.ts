@@ -5,6 +5,7 @@
 // the leader can compare in its own txns, like a shard owner's.
 import { SkeinError } from '../errors/index.js';
 import { del, get, ifAbsent, ifCreateRevision, put, type Coordinator, type KeyValue, type Lease, type Watch } from './coordinator.js';
+import { sleep, systemClock, type Clock } from './clock.js';
 
 export interface CampaignOptions {
   /** Full key of the election, e.g. `/skein/ns/cluster/controller/leader`. */
@@ -13,7 +14,13 @@ export interface CampaignOptions {
   readonly value: string | Uint8Array;
   readonly lease: Lease;
   readonly signal?: AbortSignal;
+  /** Timers of the back-off after unknown outcomes. Default: the system clock. */
+  readonly clock?: Clock;
 }
+
+/** Back-off between attempts whose outcome could not be learned (coordinator unreachable). */
+const UNKNOWN_BACKOFF_MIN_MS = 50;
+const UNKNOWN_BACKOFF_MAX_MS = 1000;
 
 export interface Leadership {
   readonly key: string;
@@ -29,11 +36,14 @@ export interface Leadership {
 /** Resolves once this candidate leads. Rejects if the lease ends or the signal aborts first. */
 export async function campaign(coord: Coordinator, options: CampaignOptions): Promise<Leadership> {
   const { key, value, lease, signal } = options;
+  const clock = options.clock ?? systemClock;
+  let backoff = UNKNOWN_BACKOFF_MIN_MS;
   for (;;) {
     signal?.throwIfAborted();
     if (!lease.valid()) throw new SkeinError('UNAVAILABLE', `lease ${lease.id} ended while campaigning for ${key}`);
     const result = await coord.txn({ compare: [ifAbsent(key)], success: [put(key, value, lease.id), get(key)], failure: [get(key)] });
     let current: KeyValue | undefined;
+    if (result.kind !== 'unknown') backoff = UNKNOWN_BACKOFF_MIN_MS;
     switch (result.kind) {
       case 'committed': {
         const r = result.results[1]!;
@@ -54,7 +64,12 @@ export async function campaign(coord: Coordinator, options: CampaignOptions): Pr
         const read = await coord.get(key).catch(() => undefined);
         current = read?.kv;
         if (current !== undefined && current.lease === lease.id) return watchLeadership(coord, key, current.createRevision, lease);
-        if (read === undefined) continue;
+        if (read === undefined) {
+          // Unreachable: do not spin; the lease check at the top ends the campaign if it lapses.
+          await sleep(clock, backoff, signal);
+          backoff = Math.min(UNKNOWN_BACKOFF_MAX_MS, backoff * 2);
+          continue;
+        }
         break;
       }
     }

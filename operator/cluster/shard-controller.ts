@@ -281,7 +281,7 @@ export function createShardController(options: ShardControllerOptions): ShardCon
             await old?.revoke().catch(() => {});
             lease = await grant();
           }
-          leadership = await campaign(coord, { key: keyspace.controllerElection, value: JSON.stringify({ identity }), lease, signal });
+          leadership = await campaign(coord, { key: keyspace.controllerElection, value: JSON.stringify({ identity }), lease, signal, clock });
         }
         await lead(leadership, lease, signal);
         backoff = RETRY_MIN_MS;
