@@ -3,7 +3,7 @@
 // d): after each fault every acknowledged span must come back from the querier (DESIGN.md §10,
 // invariants 1, 2 and 8).
 import { describe, it, expect, afterEach } from 'vitest';
-import { encodeExportRequest } from '../common/otlp/index.js';
+import { decodeExportRequest, encodeExportRequest } from '../common/otlp/index.js';
 import { toHex } from '../common/model/index.js';
 import { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster } from './harness/index.js';
 import { makeRequest, makeSpan } from './harness/index.js';
@@ -62,8 +62,25 @@ describe('local cluster', () => {
     await waitFor('some acknowledged writes', () => load.record.acked >= 40, 60_000);
     await victim.kill();
     const ackedAtKill = load.record.acked;
+    const before = new Map([...load.record.spans].map(([t, ids]) => [t, new Set(ids)]));
     // The others take over its shards after the lease TTL; writes succeed again.
     await waitFor('writes acknowledged after the failover', () => load.record.acked >= ackedAtKill + 60, 60_000);
+    // While it is down, its disk holds acknowledged spans nobody else has: answers that may lack
+    // them are marked partial (or 503 when nothing was found), never a silently shortened 200.
+    let partial = 0;
+    for (const [traceId, ids] of before) {
+      const res = await fetch(`http://${c.querier.ready()['tempo']!}/api/traces/${traceId}`, { headers: { accept: 'application/protobuf' } });
+      const body = new Uint8Array(await res.arrayBuffer());
+      const marked = res.headers.get('x-skein-partial') !== null || res.status === 503;
+      if (marked) partial++;
+      else {
+        expect(res.status, `trace ${traceId}`).toBe(200);
+        const got = new Set<string>();
+        for (const r of decodeExportRequest(body)) for (const sc of r.scopeSpans) for (const sp of sc.spans) got.add(toHex(sp.spanId));
+        for (const id of ids) expect(got.has(id), `unmarked answer for ${traceId} lacks span ${id}`).toBe(true);
+      }
+    }
+    expect(partial).toBeGreaterThan(0);
     await victim.start();
     // It replays its WALs, then drains the shards now owned elsewhere: only owned shards remain.
     await waitFor('the restarted ingester drained what it held', async () => {
@@ -71,8 +88,9 @@ describe('local cluster', () => {
       return debug.shards.every((s) => s.state === 'open');
     });
     const record = await load.stop();
-    const { missing } = await missingSpans(c.querier.ready()['tempo']!, record);
+    const { missing, partialAnswers } = await missingSpans(c.querier.ready()['tempo']!, record);
     expect(missing).toEqual([]);
+    expect(partialAnswers).toBe(0); // it is back: nothing is unaccounted for
     expect(record.acked).toBeGreaterThan(ackedAtKill);
   });
 

@@ -9,7 +9,7 @@ import { counter, gauge, histogram, type Registry } from '../common/metrics/inde
 import { encodeTracesData, scanExportRequest, type ScannedRequest, type SpanLimits } from '../common/otlp/index.js';
 import type { Logger } from '../common/log/index.js';
 import type { QueryBackend, SpanBatch, SpanGroup } from '../common/model/index.js';
-import type { Coordinator, Keyspace } from '../common/coord/index.js';
+import { HolderValue, del, encodeValue, put, type Coordinator, type Keyspace } from '../common/coord/index.js';
 import { NotOwnerError, type ForwardRequest, type IngesterClientPool, type IngesterRpcHandlers } from '../common/rpc/index.js';
 import { createRouter, type Router, type RouteResult } from './router/index.js';
 import { createHeadQueryBackend } from './head/index.js';
@@ -384,6 +384,23 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
   }
 
   let offChange: (() => void) | undefined;
+  let joinedAddress: string | undefined;
+
+  /** Runs one unconditional write on the holder key until the coordinator confirms it (its outcome can be unknown). */
+  async function writeHolder(what: 'put' | 'delete', address: string, signal: AbortSignal | undefined): Promise<void> {
+    const key = options.keyspace.holder(memberId);
+    const op = what === 'put' ? put(key, encodeValue(HolderValue, { address, joinedAt: Date.now() })) : del(key);
+    let backoff = BACKOFF_MIN_MS;
+    for (;;) {
+      const r = await options.coord.txn({ compare: [], success: [op] }).catch((e: unknown) => ({ kind: 'unknown' as const, error: e }));
+      if (r.kind === 'committed') return;
+      // Idempotent either way: retrying an unknown outcome is safe.
+      signal?.throwIfAborted();
+      log.warn({ what, key, outcome: r.kind }, 'holder key write not confirmed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(BACKOFF_MAX_MS * 4, backoff * 2);
+    }
+  }
 
   return {
     service: pipeline.service,
@@ -391,6 +408,9 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
     rpc: { forward: receiveForward, query: backend },
 
     async join(address, ports) {
+      // Before anything can be acknowledged here: queriers learn that this disk may hold spans.
+      await writeHolder('put', address, AbortSignal.timeout(options.forwardTimeoutMs * 2));
+      joinedAddress = address;
       ownership.setAddress(address, ports);
       await ownership.start();
       offChange = ownership.onChange(() => {
@@ -423,6 +443,12 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       await Promise.race([all, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
       if (signal.aborted) log.warn({ left: shards.shards() }, 'leave timed out; undrained shards stay on disk and are drained at the next start');
       await pipeline.drainRequests();
+      if (joinedAddress !== undefined && shards.shards().length === 0) {
+        // Nothing acknowledged is left on this disk: queriers need not wait for it any more.
+        await writeHolder('delete', joinedAddress, AbortSignal.timeout(2000)).catch((e: unknown) =>
+          log.warn({ err: e }, 'could not delete the holder key; queriers mark answers partial until this member joins again or the key is deleted'),
+        );
+      }
       stop.abort();
       offChange?.();
       await shards.close();

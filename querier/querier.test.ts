@@ -1,5 +1,5 @@
 import { describe, it, expect, afterEach, vi } from 'vitest';
-import { ManualClock, MemoryStore, createKeyspace, encodeValue, MemberValue, OwnerValue, PartitionValue, put, del, type Coordinator, type Op } from '../common/coord/index.js';
+import { ManualClock, MemoryStore, createKeyspace, encodeValue, HolderValue, MemberValue, OwnerValue, PartitionValue, put, del, type Coordinator, type Op } from '../common/coord/index.js';
 import { SkeinError } from '../common/errors/index.js';
 import { createSilentLogger } from '../common/log/index.js';
 import { createRegistry, type Registry } from '../common/metrics/index.js';
@@ -292,6 +292,33 @@ describe('cluster backend: fan-out and merge', () => {
 });
 
 describe('cluster backend: partial answers', () => {
+  it('a member that holds acknowledged spans on its disk but is not registered makes answers partial, without being asked', async () => {
+    const w = await twoMembers();
+    const holder = async (id: string, address: string): Promise<void> => {
+      await write(w.admin, put(keyspace.holder(id), encodeValue(HolderValue, { address, joinedAt: 1 })));
+      await settle();
+    };
+    await holder('a', 'a:9095');
+    await holder('b', 'b:9095');
+    w.clients.member('a:9095').traces.set(T1, [group('api', [spanBytes(T1, 1)])]);
+    expect(await w.backend.findTrace('t', fromHex(T1, 16)!)).not.toHaveProperty('partial'); // live holders: complete
+
+    await holder('c', 'c:9095'); // crashed: its holder key outlives its lease-bound member key
+    const found = await w.backend.findTrace('t', fromHex(T1, 16)!);
+    expect(spanIds(found)).toEqual(['0000000000000001']);
+    expect(found?.partial?.reasons).toEqual(['ingester c left without handing off; the acknowledged spans on its disk are not visible until it restarts']);
+    await expect(w.backend.findTrace('t', fromHex(T2, 16)!)).rejects.toMatchObject({ code: 'UNAVAILABLE' }); // not a false "not found"
+    expect((await w.backend.search('t', { tags: [], limit: 5 })).partial?.reasons).toHaveLength(1);
+    expect(w.clients.members.has('c:9095')).toBe(false); // never asked: a dead address would stall every query
+
+    await w.addMember('c', 'c:9095'); // back: asked like any member, answers complete again
+    expect(await w.backend.findTrace('t', fromHex(T1, 16)!)).not.toHaveProperty('partial');
+    await w.removeMember('c');
+    await write(w.admin, del(keyspace.holder('c'))); // left gracefully with everything drained
+    await settle();
+    expect(await w.backend.findTrace('t', fromHex(T1, 16)!)).not.toHaveProperty('partial');
+  });
+
   it('a member that fails makes the answer partial, naming it and why', async () => {
     const w = await twoMembers();
     w.clients.member('a:9095').traces.set(T1, [group('api', [spanBytes(T1, 1)])]);

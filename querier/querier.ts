@@ -8,7 +8,7 @@
 import type { ZodType } from 'zod';
 import { SkeinError } from '../common/errors/index.js';
 import type { Coordinator, KeyValue, Keyspace, Watch, WatchUpdate } from '../common/coord/index.js';
-import { MemberValue, OwnerValue, PartitionValue, decodeValue } from '../common/coord/index.js';
+import { HolderValue, MemberValue, OwnerValue, PartitionValue, decodeValue } from '../common/coord/index.js';
 import type { Logger } from '../common/log/index.js';
 import { counter, histogram, type Registry } from '../common/metrics/index.js';
 import type { OperationInfo, QueryBackend, SearchRequest, SearchResult, TraceResult } from '../common/model/index.js';
@@ -72,6 +72,8 @@ interface ClusterView {
   /** Shard → owner, for every owner key present; `undefined` when its value is malformed (the shard still counts as owned). */
   owners: Map<number, OwnerValue | undefined>;
   partition: PartitionValue | undefined;
+  /** Member id → holder key: members that may hold acknowledged spans on their own disk. */
+  holders: Map<string, HolderValue>;
 }
 
 const OWNER_KEY = /^(\d+)\/owner$/;
@@ -94,8 +96,8 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
   );
   const partials = counter(registry, 'skein_querier_partial_responses_total', 'Answers marked partial (a member did not answer, or a shard had no owner), by query method.', ['method']);
 
-  const view: ClusterView = { members: new Map(), owners: new Map(), partition: undefined };
-  const synced = { members: false, shards: false, partition: false };
+  const view: ClusterView = { members: new Map(), owners: new Map(), partition: undefined, holders: new Map() };
+  const synced = { members: false, shards: false, partition: false, holders: false };
   /** Sorted addresses every query goes to; recomputed on every view change. */
   let targets: readonly string[] = [];
   /** Address → member ids at that address, for readable reasons. */
@@ -120,6 +122,27 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     const value = decodeOrWarn(MemberValue, kv);
     if (value === undefined) view.members.delete(id);
     else view.members.set(id, value);
+  }
+
+  function putHolder(kv: KeyValue): void {
+    const id = kv.key.slice(keyspace.holdersPrefix.length);
+    const value = decodeOrWarn(HolderValue, kv);
+    if (value === undefined) view.holders.delete(id);
+    else view.holders.set(id, value);
+  }
+
+  /**
+   * Members that hold acknowledged spans on their disk but are not registered (crashed or killed,
+   * not yet back). They are not asked (their address may black-hole every query until the
+   * deadline); the answer says what it may lack instead.
+   */
+  function holderReasons(): string[] {
+    const live = new Set(view.members.keys());
+    for (const owner of view.owners.values()) if (owner !== undefined) live.add(owner.member);
+    const down = [...view.holders.keys()].filter((id) => !live.has(id)).sort();
+    if (down.length === 0) return [];
+    const listed = down.slice(0, MAX_MEMBER_REASONS).join(', ') + (down.length > MAX_MEMBER_REASONS ? `, and ${down.length - MAX_MEMBER_REASONS} more` : '');
+    return [`ingester ${listed} left without handing off; the acknowledged spans on its disk are not visible until it restarts`];
   }
 
   function shardOf(key: string): number | undefined {
@@ -216,7 +239,7 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     if (stopped) throw new SkeinError('UNAVAILABLE', 'querier is stopping');
     const asked = targets;
     if (asked.length === 0) throw new SkeinError('UNAVAILABLE', NO_MEMBERS);
-    const fromView = shardReasons();
+    const fromView = [...shardReasons(), ...holderReasons()];
     const startedAt = performance.now();
     try {
       const out = await fanOut(asked, (address, signal) => call(clients.get(address), { deadlineMs: queryTimeoutMs, signal }), {
@@ -280,6 +303,13 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
           },
         ),
         open(
+          'holders',
+          keyspace.holdersPrefix,
+          putHolder,
+          () => view.holders.clear(),
+          (key) => view.holders.delete(key.slice(keyspace.holdersPrefix.length)),
+        ),
+        open(
           'partition',
           keyspace.partition,
           putPartition,
@@ -304,7 +334,7 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     },
 
     ready(): boolean {
-      return !stopped && synced.members && synced.shards && synced.partition && targets.length > 0;
+      return !stopped && synced.members && synced.shards && synced.partition && synced.holders && targets.length > 0;
     },
 
     async findTrace(tenant, traceId) {

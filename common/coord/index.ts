@@ -45,5 +45,6 @@ export {
   PartitionValue,
   AssignmentValue,
   OwnerValue,
+  HolderValue,
   type Keyspace,
 } from './keyspace.js';

@@ -30,6 +30,9 @@ export function createKeyspace(namespace: string, cluster: string) {
     jobsPrefix: `${root}jobs/`,
     job: (id: string) => `${root}jobs/${id}`,
     controllerElection: `${root}controller/leader`,
+    /** One key per member that may hold acknowledged spans on its own disk (no lease: it outlives a crash). */
+    holdersPrefix: `${root}holders/`,
+    holder: (id: string) => `${root}holders/${id}`,
   };
 }
 export type Keyspace = ReturnType<typeof createKeyspace>;
@@ -44,6 +47,19 @@ export const MemberValue = z.object({
   partitionVersion: z.number().int().min(0),
 });
 export type MemberValue = z.infer<typeof MemberValue>;
+
+/**
+ * `holders/<id>`: written by a member when it joins (before it can acknowledge anything), deleted
+ * only when it left gracefully with every local shard drained. A holder that is not a live member
+ * crashed or was killed with acknowledged spans on its disk: queriers mark answers partial until it
+ * is back (or a person deletes the key because that disk is gone for good).
+ */
+export const HolderValue = z.object({
+  address: z.string().min(1),
+  /** When the member last joined (ms since the epoch), for people reading the key. */
+  joinedAt: z.number().int().min(0),
+});
+export type HolderValue = z.infer<typeof HolderValue>;
 
 export const PartitionValue = z.object({
   version: z.number().int().min(1),
