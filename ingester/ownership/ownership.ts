@@ -636,6 +636,8 @@ class MemberOwnership implements Ownership {
     const lease = this.#lease!;
     const l = this.#local(shard);
     const ownerKey = this.#ks.owner(shard);
+    // The view this attempt was decided on: updates applied while the txn is in flight are news.
+    const decidedAt = this.#view.generation(shard);
     const result = await this.#coord.txn({
       compare: [ifModRevision(this.#ks.assignment(shard), assignmentModRevision), ifAbsent(ownerKey)],
       success: [put(ownerKey, this.#ownerValue, lease.id), get(ownerKey)],
@@ -650,8 +652,9 @@ class MemberOwnership implements Ownership {
       }
       case 'rejected':
         // The store differs from our view (assignment moved or an owner appeared); the watch is
-        // about to show how. Try again only once it has.
-        this.#block(shard, false);
+        // about to show how (or already has, while the txn was in flight: then it is not blocked).
+        // Try again only once it has.
+        this.#block(shard, false, decidedAt);
         return;
       case 'lease-not-found':
       case 'unknown':
@@ -759,9 +762,9 @@ class MemberOwnership implements Ownership {
   }
 
   /** Holds the shard's next non-held step until its view changes; `withTimer` also retries after a back-off (for outcomes the view may never show). */
-  #block(shard: number, withTimer: boolean): void {
+  #block(shard: number, withTimer: boolean, generation = this.#view.generation(shard)): void {
     const l = this.#local(shard);
-    l.blockedAt = this.#view.generation(shard);
+    l.blockedAt = generation;
     if (withTimer) this.#armTimer(shard, backoff(l.txnFailures++, TXN_RETRY_MS), true);
   }
 
