@@ -15,6 +15,22 @@ const quick = process.argv.includes('--quick');
 const RUNS = quick ? 1 : 3;
 const SECONDS = quick ? 3 : 8;
 
+// `--suite=cluster` (or `--suite=scan,ingest`) runs only those suites (default: all of them); an
+// unknown name is an error rather than a silently empty run.
+const SUITES = ['scan', 'head', 'ingest', 'cluster'] as const;
+type Suite = (typeof SUITES)[number];
+const suiteArg = process.argv.find((a) => a.startsWith('--suite='));
+const selected: readonly Suite[] = (() => {
+  if (suiteArg === undefined) return SUITES;
+  const names = suiteArg.slice('--suite='.length).split(',').filter((x) => x !== '');
+  const unknown = names.filter((x) => !(SUITES as readonly string[]).includes(x));
+  if (names.length === 0 || unknown.length > 0) {
+    process.stderr.write(`bench: unknown suite ${unknown.join(', ') || '(none)'}; choose from ${SUITES.join(', ')} (comma-separated)\n`);
+    process.exit(2);
+  }
+  return SUITES.filter((x) => names.includes(x));
+})();
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -95,28 +111,53 @@ async function main(): Promise<void> {
   const sections: string[] = [`# Benchmark results ${date}`, '', `Machine: ${machine}`, `Skein ${pkg.version}; ${RUNS} runs per configuration${quick ? ' (quick mode)' : ''}; medians.`, ''];
   const json: Record<string, unknown> = { date, machine, runs: RUNS };
 
-  const scan = await scanSuite();
-  sections.push('## OTLP lazy reader (one core, in-process)', '', ...scan.rows, '');
-  json['scan'] = scan.json;
+  const all = selected.length === SUITES.length;
+  if (!all) sections.push(`Suites: ${selected.join(', ')} (\`--suite\`).`, '');
+  json['suites'] = selected;
 
-  const head = await headSuite();
-  sections.push('## Head (in-process, one shard head)', '', ...head.rows, '');
-  json['head'] = head.json;
+  if (selected.includes('scan')) {
+    const scan = await scanSuite();
+    sections.push('## OTLP lazy reader (one core, in-process)', '', ...scan.rows, '');
+    json['scan'] = scan.json;
+  }
 
-  const ingest = await ingestSuite();
-  sections.push(
-    '## Ingest (server child process, load client in the bench process, 1000-span requests, ~10 attributes, fsync=batch, 8 in flight)',
-    '',
-    ...ingest.rows,
-    '',
-    'Baseline "sink" = the same transports and libraries acknowledging without any work, so the ratio is Skein\'s cost over the floor set by the receiver transports (native-HTTP/2 gRPC server, fastify) on this machine. Target: ≥ 200,000 spans per server CPU-second.',
-    '',
-  );
-  json['ingest'] = ingest.json;
+  if (selected.includes('head')) {
+    const head = await headSuite();
+    sections.push('## Head (in-process, one shard head)', '', ...head.rows, '');
+    json['head'] = head.json;
+  }
+
+  if (selected.includes('ingest')) {
+    const ingest = await ingestSuite();
+    sections.push(
+      '## Ingest (server child process, load client in the bench process, 1000-span requests, ~10 attributes, fsync=batch, 8 in flight)',
+      '',
+      ...ingest.rows,
+      '',
+      'Baseline "sink" = the same transports and libraries acknowledging without any work, so the ratio is Skein\'s cost over the floor set by the receiver transports (native-HTTP/2 gRPC server, fastify) on this machine. Target: ≥ 200,000 spans per server CPU-second.',
+      '',
+    );
+    json['ingest'] = ingest.json;
+  }
+
+  if (selected.includes('cluster')) {
+    const { runClusterSuite } = await import('./cluster.js');
+    const cluster = await runClusterSuite({ binDir, runs: RUNS, seconds: SECONDS, quick, log });
+    sections.push(
+      '## Cluster (etcd + controller + 3 ingesters + querier as child processes on this machine, load client in the bench process)',
+      '',
+      ...cluster.rows,
+      '',
+      'All processes share this machine\'s cores with the load client. Targets (sharded-cluster issue): failover ≤ lease TTL + 1 s; handoff on SIGTERM ≤ 1 s with no failed client request. Per-run details (victim, its shards, failure texts, log timelines) are in the .json.',
+      '',
+    );
+    json['cluster'] = cluster.json;
+  }
 
   const outDir = path.join(repo, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const base = path.join(outDir, `${date}-${os.hostname()}${quick ? '-quick' : ''}`);
+  // A run of some suites only gets their names in the file name, so it never replaces the day's full run.
+  const base = path.join(outDir, `${date}-${os.hostname()}${all ? '' : '-' + selected.join('-')}${quick ? '-quick' : ''}`);
   writeFileSync(base + '.md', sections.join('\n'));
   writeFileSync(base + '.json', JSON.stringify(json, null, 2));
   process.stdout.write(sections.join('\n') + `\nwritten: ${base}.md\n`);

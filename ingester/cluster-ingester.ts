@@ -64,6 +64,8 @@ export interface ClusterIngester {
 
 const BACKOFF_MIN_MS = 25;
 const BACKOFF_MAX_MS = 400;
+/** Longest a forwarded write waits at its new owner for the shard's WAL to open (normally milliseconds). */
+const OPENING_WAIT_MS = 1000;
 /** Largest forwarded request built by a drain (bytes of span data). */
 const DRAIN_CHUNK_BYTES = 1024 * 1024;
 
@@ -364,6 +366,12 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
   );
 
   async function receiveForward(request: ForwardRequest): Promise<void> {
+    if (ownership.opening(request.shard)) {
+      // The owner key is ours and the WAL is opening (a handoff or failover just happened): a
+      // NOT_OWNER now would send the forwarder into its back-off for hundreds of milliseconds.
+      const until = Date.now() + OPENING_WAIT_MS;
+      while (ownership.opening(request.shard) && Date.now() < until) await waitForChange(Math.max(1, until - Date.now()), undefined);
+    }
     const token = ownership.ownedToken(request.shard);
     if (token === undefined || shards.state(request.shard) !== 'open') {
       const owner = ownership.owner(request.shard);

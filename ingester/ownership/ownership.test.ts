@@ -215,11 +215,14 @@ describe('ownership: acquire', () => {
     expect(h.own.ownedToken(2)).toBeUndefined();
     expect(h.own.ownedShards().size).toBe(0);
     expect(h.own.debug().opening).toEqual([{ shard: 2, token: kv.createRevision }]);
+    expect(h.own.opening(2)).toBe(true); // forwarded writes wait for the WAL rather than bounce
+    expect(h.own.opening(1)).toBe(false);
     await h.until('watch shows the owner', () => h.own.owner(2) !== undefined);
     expect(h.own.owner(2)).toEqual({ member: ME, address: ADDRESS, token: kv.createRevision });
 
     opening.resolve();
     await h.until('owned', () => h.own.ownedToken(2) !== undefined);
+    expect(h.own.opening(2)).toBe(false);
     expect(h.own.ownedToken(2)).toBe(kv.createRevision);
     expect([...h.own.ownedShards()]).toEqual([[2, kv.createRevision]]);
     expect(h.own.assignedShards()).toEqual([2]);

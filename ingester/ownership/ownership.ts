@@ -76,6 +76,8 @@ export interface Ownership {
   owner(shard: number): OwnerInfo | undefined;
   /** The ack gate: the token when this member owns the shard (acquired and onAcquire resolved, not released) AND the lease is valid right now (lease.valid()); else undefined. Cheap: called per request. */
   ownedToken(shard: number): number | undefined;
+  /** True while this member holds the owner key of `shard` but onAcquire has not resolved yet (its WAL is opening). */
+  opening(shard: number): boolean;
   /** Shards this member owns now → token. */
   ownedShards(): ReadonlyMap<number, number>;
   /** Shards the watched assignments give to this member (state active, below the shard count), ascending: what it should own once settled. */
@@ -280,6 +282,11 @@ class MemberOwnership implements Ownership {
   ownedToken(shard: number): number | undefined {
     const h = this.#locals.get(shard)?.hold;
     return h !== undefined && h.owned && h.lease.valid() ? h.token : undefined;
+  }
+
+  opening(shard: number): boolean {
+    const h = this.#locals.get(shard)?.hold;
+    return h !== undefined && !h.owned;
   }
 
   ownedShards(): ReadonlyMap<number, number> {
