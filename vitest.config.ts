@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{common,ingester,querier,operator,cli,bench}/**/*.test.ts'],
+          include: ['{common,ingester,querier,operator,agent,cli,bench}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', 'node_modules/**', 'dist/**'],
           testTimeout: 30_000,
         },
