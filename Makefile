@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build etcd typecheck lint test test-unit test-int run cluster bench clean check-node
+.PHONY: all deps build etcd k8s typecheck lint test test-unit test-int run cluster bench clean check-node
 
 all: build
 
@@ -33,7 +33,12 @@ test-unit: check-node
 etcd:
 	@scripts/ensure-etcd.sh
 
-test-int: build etcd
+# kube-apiserver, controller-manager, scheduler, etcd 3.6 and KWOK for e2e/k8s, built once from the
+# upstream Go modules into ~/.cache/skein/k8s/<version>/ (never the repo); fast when cached.
+k8s:
+	@scripts/ensure-k8s.sh >/dev/null
+
+test-int: build etcd k8s
 	vitest run --project integration
 
 # The whole suite: typecheck + lint + unit + integration.
