@@ -17,7 +17,7 @@ const SECONDS = quick ? 3 : 8;
 
 // `--suite=cluster` (or `--suite=scan,ingest`) runs only those suites (default: all of them); an
 // unknown name is an error rather than a silently empty run.
-const SUITES = ['scan', 'head', 'ingest', 'cluster'] as const;
+const SUITES = ['scan', 'head', 'ingest', 'cluster', 'agent'] as const;
 type Suite = (typeof SUITES)[number];
 const suiteArg = process.argv.find((a) => a.startsWith('--suite='));
 const selected: readonly Suite[] = (() => {
@@ -152,6 +152,20 @@ async function main(): Promise<void> {
       '',
     );
     json['cluster'] = cluster.json;
+  }
+
+  if (selected.includes('agent')) {
+    const { runAgentSuite } = await import('./agent.js');
+    const agent = await runAgentSuite({ binDir, runs: RUNS, seconds: SECONDS, quick, log });
+    sections.push(
+      '## Agent (`skein agent` as a child process forwarding to a no-op OTLP sink; load and the OpenTelemetry SDK in the bench process)',
+      '',
+      ...agent.rows,
+      '',
+      'Targets (issue 6): agent CPU ≤ 10 % of a core per 10,000 spans/s; the app\'s exporter call answered at once whether or not the ingest endpoint is there. "Added p99" is the agent\'s p99 minus the direct-to-sink p99 measured in the same run. With ingest down or black-holed the agent runs with `--queue-max-bytes 8MiB`, so its queue fills during the run and the rest is dropped (counted). Per-run details in the .json.',
+      '',
+    );
+    json['agent'] = agent.json;
   }
 
   const outDir = path.join(repo, 'bench', 'results');

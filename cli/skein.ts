@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 // The one CLI entry: `skein <target> [flags]`. Each target is a process role of DESIGN.md §2.
-import { runAllInOne } from './all-in-one.js';
-import { runController } from './controller.js';
-import { runIngester } from './ingester.js';
-import { runQuerier } from './querier.js';
-import { runLocalCluster } from './local-cluster.js';
+// Targets are imported when chosen, so a process loads only its own code: the agent sidecar, for
+// one, never loads the ingester's storage, the querier or etcd3 (a smaller heap per pod).
+type Run = (argv: readonly string[]) => Promise<number>;
 
-const TARGETS: Record<string, { summary: string; run: (argv: readonly string[]) => Promise<number> }> = {
-  'all-in-one': { summary: 'ingest + storage + query APIs in one process, on local disk (for laptops and tests)', run: runAllInOne },
-  ingester: { summary: 'a cluster member: receives spans, owns shards (WAL + head) through etcd leases, forwards the rest', run: runIngester },
-  querier: { summary: 'Tempo- and Jaeger-compatible query APIs fanning out to every ingester', run: runQuerier },
-  controller: { summary: 'shard controller: assigns shards to ingesters (leader-elected; run several for standby)', run: runController },
-  'local-cluster': { summary: 'etcd + controller + N ingesters + querier as local processes (`make cluster`)', run: runLocalCluster },
+const TARGETS: Record<string, { summary: string; load: () => Promise<Run> }> = {
+  'all-in-one': { summary: 'ingest + storage + query APIs in one process, on local disk (for laptops and tests)', load: async () => (await import('./all-in-one.js')).runAllInOne },
+  ingester: { summary: 'a cluster member: receives spans, owns shards (WAL + head) through etcd leases, forwards the rest', load: async () => (await import('./ingester.js')).runIngester },
+  querier: { summary: 'Tempo- and Jaeger-compatible query APIs fanning out to every ingester', load: async () => (await import('./querier.js')).runQuerier },
+  controller: { summary: 'shard controller: assigns shards to ingesters (leader-elected; run several for standby)', load: async () => (await import('./controller.js')).runController },
+  agent: { summary: 'the sidecar: OTLP in on localhost, head sampling, scrubbing, bounded queue, OTLP/gRPC out to the ingesters', load: async () => (await import('./agent.js')).runAgent },
+  'local-cluster': { summary: 'etcd + controller + N ingesters + querier as local processes (`make cluster`)', load: async () => (await import('./local-cluster.js')).runLocalCluster },
 };
 
 function usage(): string {
@@ -32,7 +31,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`skein: unknown target ${JSON.stringify(target)}\n\n${usage()}`);
     return 2;
   }
-  return t.run(rest);
+  return (await t.load())(rest);
 }
 
 main(process.argv.slice(2)).then(

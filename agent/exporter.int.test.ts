@@ -1,0 +1,165 @@
+// The agent's OTLP/gRPC exporter against real sockets on 127.0.0.1: common/grpc's native server
+// standing in for an ingester (the same server the ingester's receiver runs on), a closed port, and
+// a "black hole" that accepts TCP connections and never answers. Pins what the batcher relies on:
+// gzip and the tenant reach the server, partial_success comes back, RetryInfo hints survive the
+// trailers, every failure settles as a SkeinError with the right retryable flag — including a
+// black-holed endpoint (deadline) — and an abort cancels a hanging call at once.
+import net from 'node:net';
+import type http2 from 'node:http2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SkeinError } from '../common/errors/index.js';
+import { GrpcCallError, GrpcStatus, startNativeGrpcServer, type NativeGrpcServer } from '../common/grpc/index.js';
+import { encodeExportResponse } from '../common/otlp/index.js';
+import { encodeRpcStatus } from '../ingester/receivers/index.js';
+import { createOtlpExporter, TRACE_EXPORT_PATH, type OtlpExporter } from './exporter.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Received {
+  body: Buffer;
+  headers: http2.IncomingHttpHeaders;
+}
+
+async function fakeIngester(answer: (call: Received, n: number) => Promise<Uint8Array>): Promise<{ address: string; calls: Received[] }> {
+  const calls: Received[] = [];
+  const server: NativeGrpcServer = await startNativeGrpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxRequestBytes: 16 * 1024 * 1024,
+    handlers: new Map([
+      [
+        TRACE_EXPORT_PATH,
+        (body, headers) => {
+          const call = { body, headers };
+          calls.push(call);
+          return answer(call, calls.length);
+        },
+      ],
+    ]),
+  });
+  cleanups.push(() => server.close(AbortSignal.timeout(1000)));
+  return { address: `127.0.0.1:${server.port}`, calls };
+}
+
+/** A TCP server that accepts connections and never says a word. */
+async function blackHole(): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<string> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `127.0.0.1:${port}`;
+}
+
+function exporter(endpoint: string, options: { compression?: 'gzip' | 'none'; timeoutMs?: number } = {}): OtlpExporter {
+  const e = createOtlpExporter({ endpoint, compression: options.compression ?? 'gzip', timeoutMs: options.timeoutMs ?? 30_000 });
+  cleanups.push(() => e.close());
+  return e;
+}
+
+async function failure(p: Promise<unknown>): Promise<SkeinError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(SkeinError);
+  return e as SkeinError;
+}
+
+const BODY = Buffer.from('0a0b'.repeat(4096), 'hex'); // compressible, opaque to the fake server
+
+describe('agent OTLP/gRPC exporter', () => {
+  it('sends gzip-compressed requests with the tenant and returns partial_success', async () => {
+    const ingest = await fakeIngester(() => Promise.resolve(encodeExportResponse({ rejectedSpans: 2, errorMessage: 'rejected 2 of 9 spans' })));
+    const result = await exporter(ingest.address).export(BODY, { tenant: 'team-a' });
+    expect(result).toEqual({ rejectedSpans: 2, errorMessage: 'rejected 2 of 9 spans' });
+    expect(ingest.calls).toHaveLength(1);
+    expect(ingest.calls[0]!.headers['grpc-encoding']).toBe('gzip');
+    expect(ingest.calls[0]!.headers['x-scope-orgid']).toBe('team-a');
+    expect(Buffer.compare(ingest.calls[0]!.body, BODY)).toBe(0);
+  });
+
+  it('compression none sends identity; no tenant sends no X-Scope-OrgID', async () => {
+    const ingest = await fakeIngester(() => Promise.resolve(new Uint8Array(0)));
+    expect(await exporter(ingest.address, { compression: 'none' }).export(BODY)).toEqual({ rejectedSpans: 0, errorMessage: '' });
+    expect(ingest.calls[0]!.headers['grpc-encoding'] ?? 'identity').toBe('identity');
+    expect(ingest.calls[0]!.headers['x-scope-orgid']).toBeUndefined();
+  });
+
+  it.each([
+    ['an ingester whose head is full (catalogue code + RetryInfo)', new GrpcCallError(GrpcStatus.RESOURCE_EXHAUSTED, 'HEAD_FULL: head memory budget exhausted', encodeRpcStatus(8, 'x', 3)), 'HEAD_FULL', true, 3],
+    ['another server throttling with RetryInfo', new GrpcCallError(GrpcStatus.RESOURCE_EXHAUSTED, 'slow down', encodeRpcStatus(8, 'slow down', 2)), 'HEAD_FULL', true, 2],
+    ['a shutting-down ingester', new GrpcCallError(GrpcStatus.UNAVAILABLE, 'UNAVAILABLE: ingester is shutting down', encodeRpcStatus(14, 'x', 1)), 'UNAVAILABLE', true, 1],
+    ['bad input', new GrpcCallError(GrpcStatus.INVALID_ARGUMENT, 'BAD_PAYLOAD: malformed protobuf at byte 3'), 'BAD_PAYLOAD', false, undefined],
+    ['a tenant-required ingester', new GrpcCallError(GrpcStatus.UNAUTHENTICATED, 'tenancy is required'), 'TENANT_REQUIRED', false, undefined],
+  ] as const)('%s → %s', async (_name, error, code, retryable, retryAfterSeconds) => {
+    const ingest = await fakeIngester(() => Promise.reject(error));
+    const err = await failure(exporter(ingest.address).export(BODY));
+    expect({ code: err.code, retryable: err.retryable, retryAfterSeconds: err.retryAfterSeconds }).toEqual({ code, retryable, retryAfterSeconds });
+    expect(err.message).toContain(ingest.address);
+  });
+
+  it('an unknown method (not an OTLP endpoint) is final', async () => {
+    const server = await startNativeGrpcServer({ host: '127.0.0.1', port: 0, maxRequestBytes: 1024, handlers: new Map() });
+    cleanups.push(() => server.close(AbortSignal.timeout(1000)));
+    const err = await failure(exporter(`127.0.0.1:${server.port}`).export(BODY));
+    expect(err.retryable).toBe(false);
+  });
+
+  it('a closed port fails fast and retryably', async () => {
+    const endpoint = await closedPort();
+    const t0 = performance.now();
+    const err = await failure(exporter(endpoint, { timeoutMs: 20_000 }).export(BODY));
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    expect(performance.now() - t0).toBeLessThan(10_000); // not the deadline
+  });
+
+  it('a black-holed endpoint fails retryably at the deadline', async () => {
+    const endpoint = await blackHole();
+    const t0 = performance.now();
+    const err = await failure(exporter(endpoint, { timeoutMs: 500 }).export(BODY));
+    const took = performance.now() - t0;
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    expect(took).toBeGreaterThanOrEqual(400);
+    expect(took).toBeLessThan(10_000);
+  });
+
+  it('an abort cancels a hanging call long before its deadline', async () => {
+    const endpoint = await blackHole();
+    const abort = new AbortController();
+    const t0 = performance.now();
+    const pending = failure(exporter(endpoint, { timeoutMs: 60_000 }).export(BODY, { signal: abort.signal }));
+    setTimeout(() => abort.abort(), 200);
+    const err = await pending;
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('after close(), calls fail at once', async () => {
+    const ingest = await fakeIngester(() => Promise.resolve(new Uint8Array(0)));
+    const e = exporter(ingest.address);
+    e.close();
+    expect((await failure(e.export(BODY))).code).toBe('UNAVAILABLE');
+    expect(ingest.calls).toHaveLength(0);
+  });
+});
