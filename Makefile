@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build etcd k8s typecheck lint test test-unit test-int run cluster bench clean check-node
+.PHONY: all deps build gen gen-check etcd k8s typecheck lint test test-unit test-int run cluster bench clean check-node
 
 all: build
 
@@ -27,6 +27,19 @@ typecheck: check-node
 lint: check-node
 	eslint . --max-warnings 0
 
+# Generated from operator/api (STYLE.md rule 4): the TracingCluster CRD, for kubectl and for Helm.
+GEN_DIRS := crds charts/skein/crds
+
+gen: build
+	@scripts/gen-crds.sh $(GEN_DIRS)
+
+# Regenerates into a temp dir and fails on any difference from what is committed.
+gen-check: build
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	scripts/gen-crds.sh $(addprefix $$tmp/,$(GEN_DIRS)); \
+	ok=1; for d in $(GEN_DIRS); do diff -ru "$$d" "$$tmp/$$d" || ok=0; done; \
+	if [[ $$ok != 1 ]]; then echo "gen-check: generated files differ from operator/api — run 'make gen' and commit crds/ and charts/skein/crds/" >&2; exit 1; fi
+
 test-unit: check-node
 	vitest run --project unit
 
@@ -41,8 +54,8 @@ k8s:
 test-int: build etcd k8s
 	vitest run --project integration
 
-# The whole suite: typecheck + lint + unit + integration.
-test: typecheck lint test-unit test-int
+# The whole suite: typecheck + lint + generated files up to date + unit + integration.
+test: typecheck lint gen-check test-unit test-int
 
 # All-in-one: OTLP in (gRPC 4317, HTTP 4318), Tempo API (3200) and Jaeger API (16686) out.
 run: build
