@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeResource, decodeScope, decodeSpan, encodeScope, encodeSpan } from '../common/otlp/index.js';
 import type { AnyValue, KeyValue, SpanGroup } from '../common/model/index.js';
-import { REDACTED, createScrubber, type ScrubCount } from './scrubber.js';
+import { REDACTED, createScrubber, mayMatch, precheckBit, type ScrubCount } from './scrubber.js';
 import { BUILTIN_SCRUB_RULES, ScrubConfigSchema, isCardNumber, luhnValid, type ScrubConfigInput } from './scrub-config.js';
 import { groupOf, kv, makeSpan, str } from './testing/spans.js';
 
@@ -354,5 +354,182 @@ describe('properties', () => {
       }),
       { seed: 3, numRuns: 300 },
     );
+  });
+});
+
+describe('byte shortcuts of the first pass (pre-checks, key plans by bytes)', () => {
+  const enc = new TextEncoder();
+  const valueRules = BUILTIN_SCRUB_RULES.filter((r) => r.value !== undefined);
+
+  /** What the slow path decides for one rule: the decoded text holds a match the rule acts on. */
+  const slowMatches = (rule: (typeof valueRules)[number], text: string): boolean =>
+    [...text.matchAll(new RegExp(rule.value!.source, rule.value!.flags))].some((m) => m[0].length > 0 && m[0] !== REDACTED && (rule.accept === undefined || rule.accept(m[0])));
+
+  // Pieces near each built-in pattern's edges, and characters that case-fold or decode oddly.
+  const adversarial = fc.constantFrom(
+    'bearer',
+    'Bearer ',
+    'BEARER\u00a0',
+    'bEaReR\t',
+    'basic ',
+    'BASIC ',
+    'Basic\u2028',
+    'baſic ',
+    'bearer\u2029',
+    'dXNlcjpwYXNz',
+    'QWxhZGRpbjpvcGVuIHNlc2FtZQ==',
+    'abcdefghijklmnop',
+    'eyJ',
+    'eyJhbGciOi',
+    '.eyJ',
+    '.',
+    '-----BEGIN ',
+    '-----BEGIN RSA PRIVATE KEY-----',
+    'PRIVATE KEY-----',
+    '-----END PRIVATE KEY-----',
+    '----BEGIN ',
+    'AKIA',
+    'ASIA',
+    'AKI',
+    'IOSFODNN7EXAMPLE',
+    'ABCDEFGHIJKLMNOP',
+    '://',
+    'https://',
+    'h://',
+    ':/',
+    'u:p@',
+    'user:',
+    'p@ss',
+    '@',
+    ':',
+    '/',
+    '4111 1111 1111 1111',
+    '4111-1111-1111-1111',
+    '4111',
+    '1111',
+    '5555555555554444',
+    '378282246310005',
+    '1700000000000000000',
+    '0',
+    '9',
+    ' ',
+    '-',
+    '--',
+    '  ',
+    '٣', // Arabic-Indic digit: \d without the u flag does not match it
+    '\u212a', // Kelvin sign
+    'ı',
+    'İ',
+    '\ufffd',
+    '\ud800',
+    'é',
+    '[REDACTED]',
+  );
+  const adversarialText = fc.array(fc.oneof(adversarial, fc.string({ maxLength: 4 }), fc.stringMatching(/^[0-9 -]{0,20}$/)), { maxLength: 8 }).map((parts) => parts.join(''));
+  // Raw bytes: UTF-8 of adversarial text with invalid sequences spliced in.
+  const adversarialBytes = fc
+    .array(fc.oneof(adversarialText.map((t) => enc.encode(t)), fc.uint8Array({ maxLength: 4 }), fc.constantFrom(Uint8Array.of(0xc3), Uint8Array.of(0xe2, 0x80), Uint8Array.of(0xff), Uint8Array.of(0xf0, 0x9f, 0x98))), { maxLength: 6 })
+    .map((parts) => Uint8Array.from(parts.flatMap((p) => [...p])));
+
+  it('every built-in value rule has a pre-check, and configured patterns have none', () => {
+    for (const r of valueRules) expect(precheckBit(r.value!), r.name).not.toBe(0);
+    expect(precheckBit(/bearer/gi)).toBe(0);
+    // Same source with other flags is another regex: no pre-check.
+    const card = valueRules.find((r) => r.name === 'credit-card')!;
+    expect(precheckBit(new RegExp(card.value!.source, 'gu'))).toBe(0);
+  });
+
+  it('a pre-check never rules out a value its rule matches (text and invalid UTF-8)', () => {
+    const dec = new TextDecoder();
+    fc.assert(
+      fc.property(adversarialBytes, fc.nat(3), (bytes, pad) => {
+        // Embed at an offset, as in a real buffer.
+        const buf = new Uint8Array(bytes.length + 2 * pad).fill(0x34);
+        buf.set(bytes, pad);
+        const text = dec.decode(bytes);
+        for (const r of valueRules) {
+          const bit = precheckBit(r.value!);
+          if (slowMatches(r, text)) expect(mayMatch(buf, pad, bytes.length, bit), `${r.name} on ${JSON.stringify(text)}`).toBe(bit);
+        }
+      }),
+      { seed: 11, numRuns: 3000 },
+    );
+  });
+
+  it('rules out plain values', () => {
+    for (const t of ['GET', '/api/cart/{id}', 'SELECT * FROM cart_items WHERE cart_id = $1', 'cart.default.svc', '170000000000', '1234-5678 9012--3456', 'a:b@c']) {
+      const b = enc.encode(t);
+      expect(mayMatch(b, 0, b.length, (1 << 7) - 1), t).toBe(0);
+    }
+  });
+
+  const keys = fc.constantFrom('msg', 'password', 'http.request.header.cookie', 'url.full', 'n', 'api_key', 'nested', 'k\u00e9y', '\ud800', 'Token');
+  const value: fc.Arbitrary<AnyValue> = fc.letrec<{ v: AnyValue }>((tie) => ({
+    v: fc.oneof(
+      { maxDepth: 3, depthIdentifier: 'v' },
+      adversarialText.map(str),
+      adversarialText.map(str),
+      fc.integer().map(int),
+      fc.double({ noNaN: true }).map(dbl),
+      fc.uint8Array({ maxLength: 6 }).map((b) => bytes(...b)),
+      fc.constant<AnyValue>({ kind: 'empty' }),
+      fc.array(tie('v'), { maxLength: 3 }).map((items) => arr(...items)),
+      fc.array(fc.tuple(keys, tie('v')), { maxLength: 3 }).map((entries) => kvl(...entries.map(([k, v]) => kv(k, v)))),
+    ),
+  })).v;
+  const attributes = fc.array(fc.tuple(keys, value), { maxLength: 6 }).map((entries) => entries.map(([k, v]) => kv(k, v)));
+  const configs: ScrubConfigInput[] = [
+    {},
+    { hashKey: HASH_KEY, rules: [{ name: 'url-hash', key: '^url\\.', value: 'https?://\\S+', action: 'hash' }] },
+    { rules: [{ name: 'drop-cards', value: '\\d{4}', action: 'drop' }], disableBuiltins: ['credit-card'] },
+    { rules: [{ name: 'redact-msg', key: '^msg$', action: 'redact' }] },
+  ];
+
+  it('gives the same bytes and counts as decoding everything, on random attribute sets', () => {
+    fc.assert(
+      fc.property(attributes, attributes, attributes, fc.constantFrom(...configs), (spanAttrs, eventAttrs, resourceAttrs, input) => {
+        const config = ScrubConfigSchema.parse(input);
+        const fast = createScrubber(config);
+        const slow = createScrubber(config, { byteShortcuts: false });
+        const span = makeSpan({
+          attributes: spanAttrs,
+          events: [{ timeUnixNano: 1n, name: 'e', attributes: eventAttrs, droppedAttributesCount: 0 }],
+        });
+        const groups: SpanGroup[] = [
+          { ...groupOf('svc', [span, makeSpan({ attributes: eventAttrs })], resourceAttrs), scope: encodeScope({ name: 's', version: '1', attributes: eventAttrs, droppedAttributesCount: 0 }) },
+        ];
+        // Twice each: the second call runs on cached key plans.
+        for (let round = 0; round < 2; round++) {
+          const a = fast.scrub(groups);
+          const b = slow.scrub(groups);
+          expect(a.changedSpans).toBe(b.changedSpans);
+          expect(a.malformedSpans).toBe(b.malformedSpans);
+          expect(a.counts).toEqual(b.counts);
+          expect(a.groups.length).toBe(b.groups.length);
+          a.groups.forEach((g, i) => {
+            const h = b.groups[i]!;
+            expect(g === groups[i]).toBe(h === groups[i]);
+            expect(Buffer.from(g.resource).equals(Buffer.from(h.resource))).toBe(true);
+            expect(Buffer.from(g.scope).equals(Buffer.from(h.scope))).toBe(true);
+            expect(g.spans.length).toBe(h.spans.length);
+            g.spans.forEach((s, j) => {
+              expect(s === groups[i]!.spans[j]).toBe(h.spans[j] === groups[i]!.spans[j]);
+              expect(Buffer.from(s).equals(Buffer.from(h.spans[j]!))).toBe(true);
+            });
+          });
+        }
+      }),
+      { seed: 5, numRuns: 400 },
+    );
+  });
+
+  it('key plans cached by bytes survive many distinct keys (cache bound) and hash collisions of prefixes', () => {
+    const s = scrubber();
+    const attrs = Array.from({ length: 12_000 }, (_, i) => kv(`k${i}`, 'v'));
+    attrs.push(kv('password', 'x'), kv('passwore', 'x'));
+    const result = s.scrub([groupOf('svc', [makeSpan({ attributes: attrs })])]);
+    const out = decodeSpan(result.groups[0]!.spans[0]!).attributes;
+    expect(out.at(-2)).toEqual(kv('password', REDACTED));
+    expect(out.at(-1)).toEqual(kv('passwore', 'x'));
   });
 });

@@ -32,7 +32,7 @@ import {
   type AttributeVisitor,
 } from '../common/otlp/index.js';
 import { SkeinError } from '../common/errors/index.js';
-import { buildScrubRules, type ScrubAction, type ScrubConfig, type ScrubRule } from './scrub-config.js';
+import { BUILTIN_SCRUB_RULES, buildScrubRules, type ScrubAction, type ScrubConfig, type ScrubRule } from './scrub-config.js';
 import { WireTypes, forEachField, readAnyValue } from './wire-walk.js';
 
 export const REDACTED = '[REDACTED]';
@@ -66,10 +66,39 @@ interface KeyPlan {
   readonly whole: ScrubRule | undefined;
   /** Value rules applicable under this key (unscoped, or scoped to a matching key), in order. */
   readonly values: readonly ScrubRule[];
+  /** Pre-check bit of each of `values` (precheckBit); 0 for a rule without one. */
+  readonly bits: readonly number[];
+  /** The pre-checks worth running: all of `bits`, or 0 when some rule has none (always decode). */
+  readonly wanted: number;
 }
+
+/** A key plan cached by the key's bytes (chained on hash collisions). */
+interface KeyEntry {
+  readonly key: Uint8Array;
+  readonly plan: KeyPlan;
+  next: KeyEntry | undefined;
+}
+
+/** FNV-1a over buf[off, off + len), as a small integer (collisions only chain table entries). */
+function hashBytes(buf: Uint8Array, off: number, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = off, end = off + len; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h & 0x3fffffff;
+}
+
+function sameBytes(a: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+  if (a.length !== len) return false;
+  for (let i = 0; i < len; i++) if (a[i] !== buf[off + i]) return false;
+  return true;
+}
+
+const REDACTED_BYTES = new TextEncoder().encode('[REDACTED]');
+const NO_BYTES = new Uint8Array(0);
 
 const HASH_HEX_DIGITS = 32;
 const MAX_CACHED_KEYS = 10_000;
+const KEY_SLOTS = 16_384; // a power of two above MAX_CACHED_KEYS
+const MAX_CHAIN = 8;
 const MAX_VALUE_ROUNDS = 4;
 const encoder = new TextEncoder();
 
@@ -77,7 +106,123 @@ function tooDeep(): SkeinError {
   return new SkeinError('BAD_PAYLOAD', `attribute values nested deeper than ${MAX_NESTING_DEPTH}`);
 }
 
-export function createScrubber(config: ScrubConfig): Scrubber {
+// ---- byte-level pre-checks for the built-in value rules ------------------------------------------
+//
+// Each is a necessary condition for its rule's regex to match anywhere in the UTF-8 decoding of the
+// bytes, so a value none of its rules may match is never decoded. Sound because every pre-check
+// looks only for ASCII (the built-in patterns need ASCII text to match: `\d` and non-unicode `i`
+// case folding never match non-ASCII characters), and ASCII bytes decode to exactly those
+// characters and nothing else decodes to ASCII (invalid sequences become U+FFFD). The checks are
+// tied to the exact regex (source and flags), never to a rule's name.
+
+const MAY_BEARER = 1 << 0; // /\bbearer\s+…/i needs "bearer" (any case)
+const MAY_BASIC = 1 << 1; // /\bbasic\s+…/i needs "basic" (any case)
+const MAY_JWT = 1 << 2; // /\beyJ…\.eyJ…/ needs "eyJ"
+const MAY_PEM = 1 << 3; // /-----BEGIN …/ needs "-----BEGIN "
+const MAY_AWS = 1 << 4; // /\b(?:AKIA|ASIA)…/ needs "AKIA" or "ASIA"
+const MAY_URL_PASSWORD = 1 << 5; // /(?<=…:\/\/…:)…(?=@)/i needs "://" and a later "@"
+const MAY_CARD = 1 << 6; // /\d(?:[ -]?\d){12,18}/ needs 13 ASCII digits joined by at most one ' ' or '-'
+const MAY_ANY = (1 << 7) - 1;
+
+/** Pre-check bit of each built-in value regex, by `source/flags`. */
+const PRECHECK_BITS: ReadonlyMap<string, number> = (() => {
+  const bits: Record<string, number> = {
+    'bearer-token': MAY_BEARER,
+    'basic-credentials': MAY_BASIC,
+    jwt: MAY_JWT,
+    'private-key-pem': MAY_PEM,
+    'aws-access-key-id': MAY_AWS,
+    'url-password': MAY_URL_PASSWORD,
+    'credit-card': MAY_CARD,
+  };
+  const out = new Map<string, number>();
+  for (const r of BUILTIN_SCRUB_RULES) {
+    if (r.value !== undefined && bits[r.name] !== undefined) out.set(r.value.source + '/' + r.value.flags, bits[r.name]!);
+  }
+  return out;
+})();
+
+/** The pre-check bit of `re`, or 0 when it has none (configured rules: always decode and test). */
+export function precheckBit(re: RegExp): number {
+  return PRECHECK_BITS.get(re.source + '/' + re.flags) ?? 0;
+}
+
+const lower = (c: number): number => c | 0x20; // ASCII letters only; callers compare against letters
+
+/** Bytes mayMatch must look at: 1 digits, 2 ' ' and '-', 3 the first byte of a pattern's anchor. */
+const BYTE_CLASS = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
+  t[0x20] = 2;
+  t[0x2d] = 2;
+  for (const c of 'bBeA:@') t[c.charCodeAt(0)] = 3;
+  return t;
+})();
+
+/**
+ * Bits of the built-in value rules that may match the UTF-8 text in buf[off, off + len), limited to
+ * `wanted`; 0 means none can. Over-approximates, never under-approximates.
+ */
+export function mayMatch(buf: Uint8Array, off: number, len: number, wanted: number): number {
+  let found = 0;
+  const end = off + len;
+  let digits = 0; // ASCII digits in the current run (digits joined by at most one ' ' or '-')
+  let sep = false; // the previous byte was a ' ' or '-' right after a digit of the run
+  let sawScheme = false; // "://" seen (url-password then needs a later '@')
+  for (let i = off; i < end; i++) {
+    const c = buf[i]!;
+    const k = BYTE_CLASS[c]!;
+    if (k === 0) {
+      digits = 0;
+      sep = false;
+      continue;
+    }
+    if (k === 1) {
+      // Any byte other than a digit or one separator after a digit has reset the run.
+      if (++digits >= 13) found |= MAY_CARD;
+      sep = false;
+      continue;
+    }
+    if (k === 2 && digits > 0 && !sep) {
+      sep = true;
+    } else {
+      digits = 0;
+      sep = false;
+    }
+    if (c === 0x20) continue;
+    const l = lower(c);
+    if (l === 0x62 /* b */ && i + 4 < end) {
+      if (i + 5 < end && lower(buf[i + 1]!) === 0x65 && lower(buf[i + 2]!) === 0x61 && lower(buf[i + 3]!) === 0x72 && lower(buf[i + 4]!) === 0x65 && lower(buf[i + 5]!) === 0x72) {
+        found |= MAY_BEARER;
+      } else if (lower(buf[i + 1]!) === 0x61 && lower(buf[i + 2]!) === 0x73 && lower(buf[i + 3]!) === 0x69 && lower(buf[i + 4]!) === 0x63) {
+        found |= MAY_BASIC;
+      }
+    } else if (c === 0x65 /* e */ && i + 2 < end && buf[i + 1] === 0x79 && buf[i + 2] === 0x4a) {
+      found |= MAY_JWT;
+    } else if (c === 0x2d /* - */ && i + 10 < end && buf[i + 1] === 0x2d && buf[i + 2] === 0x2d && buf[i + 3] === 0x2d && buf[i + 4] === 0x2d && buf[i + 5] === 0x42 && buf[i + 6] === 0x45 && buf[i + 7] === 0x47 && buf[i + 8] === 0x49 && buf[i + 9] === 0x4e && buf[i + 10] === 0x20) {
+      found |= MAY_PEM;
+    } else if (c === 0x41 /* A */ && i + 3 < end && buf[i + 2] === 0x49 && buf[i + 3] === 0x41 && (buf[i + 1] === 0x4b || buf[i + 1] === 0x53)) {
+      found |= MAY_AWS;
+    } else if (c === 0x3a /* : */ && i + 2 < end && buf[i + 1] === 0x2f && buf[i + 2] === 0x2f) {
+      sawScheme = true;
+    } else if (c === 0x40 /* @ */ && sawScheme) {
+      found |= MAY_URL_PASSWORD;
+    }
+    if ((found & wanted) === wanted) break;
+  }
+  return found & wanted;
+}
+
+export interface ScrubberOptions {
+  /**
+   * Byte-level shortcuts of the first pass (key plans looked up by key bytes, value pre-checks);
+   * default true. Off, every key and string value is decoded: the reference the tests compare with.
+   */
+  readonly byteShortcuts?: boolean;
+}
+
+export function createScrubber(config: ScrubConfig, options: ScrubberOptions = {}): Scrubber {
+  const shortcuts = options.byteShortcuts ?? true;
   const rules = buildScrubRules(config);
   const hashKey = config.hashKey;
   if (hashKey === undefined && rules.some((r) => r.action === 'hash')) {
@@ -86,18 +231,40 @@ export function createScrubber(config: ScrubConfig): Scrubber {
   const wholeRules = rules.filter((r) => r.value === undefined);
   const valueRules = rules.filter((r) => r.value !== undefined);
   const plans = new Map<string, KeyPlan>();
-  const noPlan: KeyPlan = { whole: undefined, values: [] };
+  const noPlan: KeyPlan = { whole: undefined, values: [], bits: [], wanted: 0 };
 
   const planFor = (key: string): KeyPlan => {
     let plan = plans.get(key);
     if (plan === undefined) {
       const whole = wholeRules.find((r) => r.key!.test(key));
       const values = valueRules.filter((r) => r.key === undefined || r.key.test(key));
-      plan = whole === undefined && values.length === 0 ? noPlan : { whole, values };
+      const bits = values.map((r) => (shortcuts ? precheckBit(r.value!) : 0));
+      const wanted = bits.includes(0) ? 0 : bits.reduce((a, b) => a | b, 0);
+      plan = whole === undefined && values.length === 0 ? noPlan : { whole, values, bits, wanted };
       // Keys are few in practice; the bound only protects against unbounded key cardinality.
       if (plans.size >= MAX_CACHED_KEYS) plans.clear();
       plans.set(key, plan);
     }
+    return plan;
+  };
+
+  // The first pass looks keys up by their bytes, so a known key costs no string.
+  // A chained hash table (slots indexed by the hash's low bits: no Map, no heap numbers).
+  const plansByBytes = new Array<KeyEntry | undefined>(KEY_SLOTS).fill(undefined);
+  let plansByBytesSize = 0;
+  const planAt = (buf: Uint8Array, off: number, len: number): KeyPlan => {
+    if (!shortcuts) return planFor(utf8At(buf, off, len));
+    const slot = hashBytes(buf, off, len) & (KEY_SLOTS - 1);
+    let chain = 0;
+    for (let e = plansByBytes[slot]; e !== undefined; e = e.next, chain++) if (sameBytes(e.key, buf, off, len)) return e.plan;
+    const plan = planFor(utf8At(buf, off, len));
+    if (plansByBytesSize >= MAX_CACHED_KEYS) {
+      plansByBytes.fill(undefined);
+      plansByBytesSize = 0;
+    }
+    // Chains stay short whatever the keys: a long one is started afresh.
+    plansByBytes[slot] = { key: buf.slice(off, off + len), plan, next: chain >= MAX_CHAIN ? undefined : plansByBytes[slot] };
+    plansByBytesSize++;
     return plan;
   };
 
@@ -132,9 +299,17 @@ export function createScrubber(config: ScrubConfig): Scrubber {
   const valueNeedsScrub = (buf: Uint8Array, plan: KeyPlan, type: AnyValueType, offset: number, length: number, depth: number): boolean => {
     switch (type) {
       case AnyValueType.STRING: {
-        if (plan.values.length === 0) return false;
+        const values = plan.values;
+        if (values.length === 0) return false;
+        // Decode only when some rule may match: one without a pre-check, or one whose pre-check passes.
+        const may = plan.wanted === 0 ? MAY_ANY : mayMatch(buf, offset, length, plan.wanted);
+        if (may === 0) return false;
         const s = utf8At(buf, offset, length);
-        return plan.values.some((r) => matches(r, s));
+        for (let i = 0; i < values.length; i++) {
+          const bit = plan.bits[i]!;
+          if ((bit === 0 || (bit & may) !== 0) && matches(values[i]!, s)) return true;
+        }
+        return false;
       }
       case AnyValueType.ARRAY: {
         if (depth >= MAX_NESTING_DEPTH) throw tooDeep();
@@ -156,35 +331,61 @@ export function createScrubber(config: ScrubConfig): Scrubber {
     }
   };
 
+  // The visitors below are created once: their state lives in these variables (saved around the
+  // nested walks of kvlist values) so the walk over every span allocates nothing.
+  let visitDepth = 0;
+  let visitFound = false;
+  const visitAttribute: AttributeVisitor = (b, keyOffset, keyLength, type, valueOffset, valueLength) => {
+    const plan = planAt(b, keyOffset, keyLength);
+    const whole = plan.whole;
+    let found: boolean;
+    if (whole !== undefined) {
+      // Over-approximates for stringsOnly rules over arrays/kvlists of numbers: pass 2 decides.
+      const text = type === AnyValueType.STRING || type === AnyValueType.BYTES || type === AnyValueType.ARRAY || type === AnyValueType.KVLIST;
+      // Only the bytes of "[REDACTED]" decode to it (invalid UTF-8 decodes to U+FFFD, never ASCII).
+      const redacted =
+        whole.action === 'redact' &&
+        type === AnyValueType.STRING &&
+        (shortcuts ? sameBytes(REDACTED_BYTES, b, valueOffset, valueLength) : utf8At(b, valueOffset, valueLength) === REDACTED);
+      found = !redacted && (whole.stringsOnly ? text : whole.action === 'drop' || type !== AnyValueType.EMPTY);
+    } else {
+      found = valueNeedsScrub(b, plan, type, valueOffset, valueLength, visitDepth);
+    }
+    visitFound = found;
+    return !found;
+  };
+
   const attributesNeedScrub = (buf: Uint8Array, start: number, end: number, fieldNumber: number, depth: number): boolean => {
-    let found = false;
-    const visit: AttributeVisitor = (b, keyOffset, keyLength, type, valueOffset, valueLength) => {
-      const plan = planFor(utf8At(b, keyOffset, keyLength));
-      const whole = plan.whole;
-      if (whole !== undefined) {
-        // Over-approximates for stringsOnly rules over arrays/kvlists of numbers: pass 2 decides.
-        const text = type === AnyValueType.STRING || type === AnyValueType.BYTES || type === AnyValueType.ARRAY || type === AnyValueType.KVLIST;
-        const redacted = whole.action === 'redact' && type === AnyValueType.STRING && utf8At(b, valueOffset, valueLength) === REDACTED;
-        found = !redacted && (whole.stringsOnly ? text : whole.action === 'drop' || type !== AnyValueType.EMPTY);
-      } else {
-        found = valueNeedsScrub(b, plan, type, valueOffset, valueLength, depth);
-      }
-      return !found;
-    };
-    forEachAttribute(buf, start, end, fieldNumber, visit);
-    return found;
+    const savedDepth = visitDepth;
+    visitDepth = depth;
+    visitFound = false;
+    try {
+      forEachAttribute(buf, start, end, fieldNumber, visitAttribute);
+      return visitFound;
+    } finally {
+      visitDepth = savedDepth;
+    }
+  };
+
+  let fieldSpan: Uint8Array = NO_BYTES;
+  let fieldFound = false;
+  const visitSpanField = (field: number, wire: number, start: number, end: number): boolean => {
+    if (wire !== WireTypes.LEN) return true;
+    // Event attributes are Event field 3, link attributes Link field 4.
+    fieldFound = (field === 11 && attributesNeedScrub(fieldSpan, start, end, 3, 0)) || (field === 13 && attributesNeedScrub(fieldSpan, start, end, 4, 0));
+    return !fieldFound;
   };
 
   const spanNeedsScrub = (span: Uint8Array): boolean => {
     if (attributesNeedScrub(span, 0, span.length, 9, 0)) return true;
-    let found = false;
-    forEachField(span, 0, span.length, (field, wire, start, end) => {
-      if (wire !== WireTypes.LEN) return true;
-      // Event attributes are Event field 3, link attributes Link field 4.
-      found = (field === 11 && attributesNeedScrub(span, start, end, 3, 0)) || (field === 13 && attributesNeedScrub(span, start, end, 4, 0));
-      return !found;
-    });
-    return found;
+    fieldSpan = span;
+    fieldFound = false;
+    try {
+      forEachField(span, 0, span.length, visitSpanField);
+      return fieldFound;
+    } finally {
+      fieldSpan = NO_BYTES; // hold no request buffer between calls
+    }
   };
 
   // ---- pass 2: rewrite decoded attributes -------------------------------------------------------

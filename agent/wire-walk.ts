@@ -71,10 +71,33 @@ function skip(buf: Uint8Array, pos: number, end: number, wire: number, field: nu
 }
 
 /** Visits every field of the message in buf[start, end); returning false from `visit` stops. */
+// Shared by every walk, nested ones too: each read of it follows the varint that wrote it, before
+// any visitor runs.
+const scratch = [0];
+
 export function forEachField(buf: Uint8Array, start: number, end: number, visit: FieldVisitor): void {
-  const scratch = [0];
   let pos = start;
   while (pos < end) {
+    // Fast path: a one-byte tag of a LEN field with a one-byte length, or of a varint field.
+    const t = buf[pos]!;
+    if (t < 0x80 && t >= 8) {
+      const wire = t & 7;
+      if (wire === LEN && pos + 1 < end && buf[pos + 1]! < 0x80) {
+        const payload = pos + 2;
+        const next = payload + buf[pos + 1]!;
+        if (next > end) throw malformed('length past the end', pos + 1);
+        pos = next;
+        if (visit(t >>> 3, LEN, payload, next) === false) return;
+        continue;
+      }
+      if (wire === VARINT) {
+        const payload = pos + 1;
+        const next = varint(buf, payload, end, scratch);
+        pos = next;
+        if (visit(t >>> 3, VARINT, payload, next) === false) return;
+        continue;
+      }
+    }
     const tagAt = pos;
     pos = varint(buf, pos, end, scratch);
     const tag = scratch[0]!;
