@@ -5,7 +5,7 @@
 import { scanExportRequest, fromOtlpJson, encodeExportRequest } from '../common/otlp/index.js';
 import { SkeinError, toSkeinError } from '../common/errors/index.js';
 import { counter, histogram, type Registry } from '../common/metrics/index.js';
-import type { Logger } from '../common/log/index.js';
+import { createRateLimitedWarn, type Logger } from '../common/log/index.js';
 import type { ExportService, ExportFormat, Transport, ExportOutcome } from './receivers/index.js';
 import type { Router, RouteResult } from './router/index.js';
 
@@ -42,20 +42,7 @@ export function createExportPipeline(options: ExportPipelineOptions): ExportPipe
   const log = logger.child({ module: 'export' });
 
   // Bad input is logged, but at most a few lines a second so a misbehaving client cannot flood logs.
-  let logWindow = 0;
-  let logged = 0;
-  let suppressed = 0;
-  const logBadInput = (fields: Record<string, unknown>, msg: string): void => {
-    const now = Date.now();
-    if (now - logWindow > 1000) {
-      if (suppressed > 0) log.warn({ suppressed }, 'suppressed bad-input log lines');
-      logWindow = now;
-      logged = 0;
-      suppressed = 0;
-    }
-    if (logged++ < 5) log.warn(fields, msg);
-    else suppressed++;
-  };
+  const logBadInput = createRateLimitedWarn(log);
 
   let closing = false;
   let inflight = 0;
