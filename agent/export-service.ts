@@ -24,7 +24,7 @@ import { encodeExportRequest, encodeTracesData, fromOtlpJson, scanExportRequest,
 import { SkeinError, toSkeinError } from '../common/errors/index.js';
 import { createShardFunction } from '../common/shard/index.js';
 import { counter, histogram, type Registry } from '../common/metrics/index.js';
-import type { Logger } from '../common/log/index.js';
+import { createRateLimitedWarn, type Logger } from '../common/log/index.js';
 import type { ExportFormat, ExportOutcome, ExportService, Transport } from '../ingester/receivers/index.js';
 import { createRouter } from '../ingester/router/index.js';
 import type { OfferResult, QueueDropReason } from './byte-queue.js';
@@ -104,20 +104,7 @@ export function createAgentExportService(options: AgentExportServiceOptions): Ag
   for (const reason of SERVICE_DROP_REASONS) dropped.inc({ reason }, 0);
 
   // Bad input is logged, but at most a few lines a second so a misbehaving app cannot flood logs.
-  let logWindow = 0;
-  let logged = 0;
-  let suppressed = 0;
-  const logBadInput = (fields: Record<string, unknown>, msg: string): void => {
-    const now = Date.now();
-    if (now - logWindow > 1000) {
-      if (suppressed > 0) log.warn({ suppressed }, 'suppressed bad-input log lines');
-      logWindow = now;
-      logged = 0;
-      suppressed = 0;
-    }
-    if (logged++ < 5) log.warn(fields, msg);
-    else suppressed++;
-  };
+  const logBadInput = createRateLimitedWarn(log);
 
   let closing = false;
 

@@ -111,9 +111,9 @@ describe('ownership faults', () => {
     await waitFor('writes after scale-in', () => load.record.acked >= ackedAfter + 40, 60_000);
     const record = await load.stop();
     expect(record.failed - failedBefore, JSON.stringify([...record.failures])).toBe(0);
-    const { missing, partialAnswers } = await missingSpans(c.querier.ready()['tempo']!, record);
+    const { missing, partialAnswers, partialReasons } = await missingSpans(c.querier.ready()['tempo']!, record);
     expect(missing).toEqual([]);
-    expect(partialAnswers).toBe(0); // the two that left drained everything and said so (holder keys gone)
+    expect(partialAnswers, partialReasons.join(' | ')).toBe(0); // the two that left drained everything and said so (holder keys gone)
   });
 
   it('(f) SIGKILL the leading controller: owners keep acknowledging, the standby takes over and the next failover happens', async () => {

@@ -5,7 +5,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { decodeExportRequest, encodeExportRequest } from '../common/otlp/index.js';
 import { toHex } from '../common/model/index.js';
-import { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster } from './harness/index.js';
+import { startTestCluster, startLoad, waitFor, waitSettled, missingSpans, ownershipOf, type TestCluster } from './harness/index.js';
 import { makeRequest, makeSpan } from './harness/index.js';
 import { randomBytes } from 'node:crypto';
 
@@ -35,13 +35,16 @@ describe('local cluster', () => {
     cluster = await startTestCluster();
     const c = cluster;
     await waitFor('every ingester ready (owning its shards)', () => allReady(c));
+    await waitSettled(c, 4);
     const load = startLoad({ targets: () => c.liveHttpTargets(), maxRequests: 150 });
     await waitFor('150 requests', () => load.record.sent >= 150, 60_000);
     const record = await load.stop();
     expect(record.failed, JSON.stringify([...record.failures])).toBe(0);
-    const { missing, partialAnswers } = await missingSpans(c.querier.ready()['tempo']!, record);
+    // A rebalance may still move a shard (a moment without an owner makes answers honestly partial).
+    await waitSettled(c, 4);
+    const { missing, partialAnswers, partialReasons } = await missingSpans(c.querier.ready()['tempo']!, record);
     expect(missing).toEqual([]);
-    expect(partialAnswers).toBe(0);
+    expect(partialAnswers, partialReasons.join(' | ')).toBe(0);
     // With 4 shards over 3 members, round-robin writes must have crossed members.
     let forwarded = 0;
     let owned = 0;
@@ -88,9 +91,9 @@ describe('local cluster', () => {
       return debug.shards.every((s) => s.state === 'open');
     });
     const record = await load.stop();
-    const { missing, partialAnswers } = await missingSpans(c.querier.ready()['tempo']!, record);
+    const { missing, partialAnswers, partialReasons } = await missingSpans(c.querier.ready()['tempo']!, record);
     expect(missing).toEqual([]);
-    expect(partialAnswers).toBe(0); // it is back: nothing is unaccounted for
+    expect(partialAnswers, partialReasons.join(' | ')).toBe(0); // it is back: nothing is unaccounted for
     expect(record.acked).toBeGreaterThan(ackedAtKill);
   });
 

@@ -142,16 +142,21 @@ export async function waitFor(what: string, predicate: () => boolean | Promise<b
 }
 
 /** Asks the querier's Tempo API for every acknowledged trace; returns the acknowledged span IDs it did not return. */
-export async function missingSpans(tempo: string, record: AckRecord): Promise<{ missing: string[]; partialAnswers: number }> {
+export async function missingSpans(tempo: string, record: AckRecord): Promise<{ missing: string[]; partialAnswers: number; partialReasons: string[] }> {
   const missing: string[] = [];
   let partialAnswers = 0;
+  const partialReasons = new Set<string>();
   const entries = [...record.spans];
   // A few requests at a time: thousands of traces, one querier.
   for (let i = 0; i < entries.length; i += 16) {
     await Promise.all(
       entries.slice(i, i + 16).map(async ([traceId, spanIds]) => {
         const res = await fetch(`http://${tempo}/api/traces/${traceId}`, { headers: { accept: 'application/protobuf' } });
-        if (res.headers.get('x-skein-partial') !== null) partialAnswers++;
+        const partial = res.headers.get('x-skein-partial');
+        if (partial !== null) {
+          partialAnswers++;
+          if (partialReasons.size < 5) partialReasons.add(partial);
+        }
         const got = new Set<string>();
         if (res.status === 200) {
           const rs = decodeExportRequest(new Uint8Array(await res.arrayBuffer()));
@@ -161,7 +166,32 @@ export async function missingSpans(tempo: string, record: AckRecord): Promise<{ 
       }),
     );
   }
-  return { missing, partialAnswers };
+  return { missing, partialAnswers, partialReasons: [...partialReasons] };
+}
+
+/**
+ * Waits until the running ingesters (except `skip`, e.g. a paused one) own every shard below
+ * `shards` between them, each shard once, and each of them owns at least one when there are enough
+ * shards: the controller has finished spreading and no handoff is in flight.
+ */
+export async function waitSettled(c: { ingesters: readonly { running(): boolean; ready(): Record<string, string> }[] }, shards: number, timeoutMs = 30_000, skip?: unknown): Promise<void> {
+  await waitFor(
+    `all ${shards} shards owned and spread over the running ingesters`,
+    async () => {
+      const running = c.ingesters.filter((p) => p.running() && p !== skip);
+      const owners = new Map<number, number>();
+      let members = 0;
+      for (const p of running) {
+        const owned = (await ownershipOf(p.ready()['admin']!).catch(() => undefined))?.ownership.owned;
+        if (owned === undefined) return false;
+        if (owned.length > 0) members++;
+        for (const o of owned) owners.set(o.shard, (owners.get(o.shard) ?? 0) + 1);
+      }
+      const all = Array.from({ length: shards }, (_, n) => owners.get(n) === 1).every(Boolean);
+      return all && owners.size === shards && members === Math.min(shards, running.length);
+    },
+    timeoutMs,
+  );
 }
 
 /** GET /debug/ownership of an ingester (admin port). */

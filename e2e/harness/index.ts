@@ -2,4 +2,4 @@
 export { startSkein, makeDataDir, SKEIN_BIN, type RunningSkein } from './all-in-one.js';
 export { makeSpan, makeRequest, makeBatch, str, int, val } from './spans.js';
 export { grpcExport, EXPORT_PATH } from './grpc.js';
-export { startTestCluster, startLoad, waitFor, missingSpans, ownershipOf, type TestCluster, type OwnershipDebug } from './cluster.js';
+export { startTestCluster, startLoad, waitFor, waitSettled, missingSpans, ownershipOf, type TestCluster, type OwnershipDebug } from './cluster.js';
