@@ -20,12 +20,12 @@
 // are policy, not errors). Every drop is counted in skein_agent_spans_dropped_total{reason}; the
 // batcher counts its own (queue and export) drops there through its onDrop hook.
 import { DEFAULT_TENANT, type SpanGroup } from '../common/model/index.js';
-import { encodeExportRequest, encodeTracesData, fromOtlpJson, scanExportRequest, type SpanLimits } from '../common/otlp/index.js';
+import { encodeTracesData, scanExportRequest, type SpanLimits } from '../common/otlp/index.js';
 import { SkeinError, toSkeinError } from '../common/errors/index.js';
 import { createShardFunction } from '../common/shard/index.js';
 import { counter, histogram, type Registry } from '../common/metrics/index.js';
 import { createRateLimitedWarn, type Logger } from '../common/log/index.js';
-import type { ExportFormat, ExportOutcome, ExportService, Transport } from '../ingester/receivers/index.js';
+import { exportRequestBytes, type ExportFormat, type ExportOutcome, type ExportService, type Transport } from '../ingester/receivers/index.js';
 import { createRouter } from '../ingester/router/index.js';
 import type { OfferResult, QueueDropReason } from './byte-queue.js';
 import type { HeadSampler } from './head-sampler.js';
@@ -64,7 +64,6 @@ export interface AgentExportService extends ExportService {
 /** Labels of skein_agent_spans_dropped_total that this service counts (the batcher counts the rest). */
 export const SERVICE_DROP_REASONS = ['sampling-probabilistic', 'sampling-rate-limited', 'malformed'] as const;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function queueDropMessage(reason: QueueDropReason, spans: number, bytes: number, maxQueueBytes: number): string {
   switch (reason) {
@@ -110,16 +109,7 @@ export function createAgentExportService(options: AgentExportServiceOptions): Ag
 
   function handle(tenant: string, body: Uint8Array, format: ExportFormat, transport: Transport): ExportOutcome {
     if (closing) throw new SkeinError('UNAVAILABLE', 'the agent is shutting down', { retryAfterSeconds: 1 });
-    let bytes = body;
-    if (format === 'json') {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(utf8.decode(body));
-      } catch (e) {
-        throw new SkeinError('BAD_PAYLOAD', `body is not valid JSON: ${(e as Error).message}`);
-      }
-      bytes = encodeExportRequest(fromOtlpJson(parsed));
-    }
+    const bytes = exportRequestBytes(body, format);
     const routed = router.route(tenant, scanExportRequest(bytes));
     received.inc({ transport }, routed.accepted + routed.rejected);
     for (const [reason, n] of routed.rejectedByReason) rejected.inc({ transport, reason }, n);

@@ -2,11 +2,11 @@
 // protobuf, scanning, edge validation and routing by shard, counters, rate-limited bad-input logs,
 // and in-flight tracking for graceful shutdown. Storage is the caller's `write` (local shards in
 // all-in-one; local shards or forwarding to owners in a cluster member).
-import { scanExportRequest, fromOtlpJson, encodeExportRequest } from '../common/otlp/index.js';
+import { scanExportRequest } from '../common/otlp/index.js';
 import { SkeinError, toSkeinError } from '../common/errors/index.js';
 import { counter, histogram, type Registry } from '../common/metrics/index.js';
 import { createRateLimitedWarn, type Logger } from '../common/log/index.js';
-import type { ExportService, ExportFormat, Transport, ExportOutcome } from './receivers/index.js';
+import { exportRequestBytes, type ExportService, type ExportFormat, type Transport, type ExportOutcome } from './receivers/index.js';
 import type { Router, RouteResult } from './router/index.js';
 
 export interface WriteOutcome {
@@ -29,7 +29,6 @@ export interface ExportPipeline {
   drainRequests(): Promise<void>;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function createExportPipeline(options: ExportPipelineOptions): ExportPipeline {
   const { logger, registry } = options;
@@ -53,16 +52,7 @@ export function createExportPipeline(options: ExportPipelineOptions): ExportPipe
     const end = duration.startTimer({ transport });
     inflight++;
     try {
-      let bytes = body;
-      if (format === 'json') {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(utf8.decode(body));
-        } catch (e) {
-          throw new SkeinError('BAD_PAYLOAD', `body is not valid JSON: ${(e as Error).message}`);
-        }
-        bytes = encodeExportRequest(fromOtlpJson(parsed));
-      }
+      const bytes = exportRequestBytes(body, format);
       const scanned = scanExportRequest(bytes);
       const routed = options.router().route(tenant, scanned);
       spansReceived.inc({ transport }, routed.accepted + routed.rejected);

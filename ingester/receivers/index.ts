@@ -4,4 +4,4 @@ export { startGrpcReceiver, TRACE_SERVICE_EXPORT_PATH, type GrpcReceiver, type G
 export { startNativeGrpcServer, encodeGrpcMessage, GrpcCallError, GrpcStatus, type NativeGrpcServer, type UnaryHandler } from '../../common/grpc/index.js';
 export { buildOtlpHttpApp, type HttpReceiverOptions } from './http.js';
 export { encodeRpcStatus } from './rpc-status.js';
-export type { ExportService, ExportOutcome, ExportFormat, Transport } from './export-service.js';
+export { exportRequestBytes, type ExportService, type ExportOutcome, type ExportFormat, type Transport } from './export-service.js';
