@@ -4,12 +4,12 @@
 // gzip and the tenant reach the server, partial_success comes back, RetryInfo hints survive the
 // trailers, every failure settles as a SkeinError with the right retryable flag — including a
 // black-holed endpoint (deadline) — and an abort cancels a hanging call at once.
-import net from 'node:net';
 import type http2 from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SkeinError } from '../common/errors/index.js';
 import { GrpcCallError, GrpcStatus, startNativeGrpcServer, type NativeGrpcServer } from '../common/grpc/index.js';
 import { encodeExportResponse } from '../common/otlp/index.js';
+import { freePort, startBlackHole } from '../common/proc/index.js';
 import { encodeRpcStatus } from '../ingester/receivers/index.js';
 import { createOtlpExporter, TRACE_EXPORT_PATH, type OtlpExporter } from './exporter.js';
 
@@ -42,33 +42,6 @@ async function fakeIngester(answer: (call: Received, n: number) => Promise<Uint8
   });
   cleanups.push(() => server.close(AbortSignal.timeout(1000)));
   return { address: `127.0.0.1:${server.port}`, calls };
-}
-
-/** A TCP server that accepts connections and never says a word. */
-async function blackHole(): Promise<string> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `127.0.0.1:${port}`;
 }
 
 function exporter(endpoint: string, options: { compression?: 'gzip' | 'none'; timeoutMs?: number } = {}): OtlpExporter {
@@ -127,7 +100,7 @@ describe('agent OTLP/gRPC exporter', () => {
   });
 
   it('a closed port fails fast and retryably', async () => {
-    const endpoint = await closedPort();
+    const endpoint = `127.0.0.1:${await freePort()}`;
     const t0 = performance.now();
     const err = await failure(exporter(endpoint, { timeoutMs: 20_000 }).export(BODY));
     expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
@@ -135,7 +108,9 @@ describe('agent OTLP/gRPC exporter', () => {
   });
 
   it('a black-holed endpoint fails retryably at the deadline', async () => {
-    const endpoint = await blackHole();
+    const hole = await startBlackHole();
+    cleanups.push(() => hole.close());
+    const endpoint = hole.address;
     const t0 = performance.now();
     const err = await failure(exporter(endpoint, { timeoutMs: 500 }).export(BODY));
     const took = performance.now() - t0;
@@ -145,7 +120,9 @@ describe('agent OTLP/gRPC exporter', () => {
   });
 
   it('an abort cancels a hanging call long before its deadline', async () => {
-    const endpoint = await blackHole();
+    const hole = await startBlackHole();
+    cleanups.push(() => hole.close());
+    const endpoint = hole.address;
     const abort = new AbortController();
     const t0 = performance.now();
     const pending = failure(exporter(endpoint, { timeoutMs: 60_000 }).export(BODY, { signal: abort.signal }));

@@ -16,7 +16,6 @@
 //
 // Nothing is asserted; numbers go to bench/results/ (bench/README.md).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -26,7 +25,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { startChild, type StartedChild } from '../common/proc/index.js';
+import { freePort, startBlackHole, startChild, type BlackHole, type StartedChild } from '../common/proc/index.js';
 import { buildTemplate } from './ingest.js';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -132,32 +131,6 @@ async function startAgent(binDir: string, ingest: string, policy: Policy, extra:
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function blackHole(): Promise<{ address: string; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-async function closedPort(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `127.0.0.1:${port}`;
 }
 
 /** Calls `tick` every `intervalMs` on an absolute schedule (open loop: a slow call does not delay the next). */
@@ -305,12 +278,12 @@ function sdkSpans(): ReadableSpan[] {
 
 export async function runLatency(binDir: string, target: LatencyTarget, seconds: number): Promise<AgentLatencyRun> {
   const sink = await startSink(binDir);
-  let hole: Awaited<ReturnType<typeof blackHole>> | undefined;
+  let hole: BlackHole | undefined;
   let agent: AgentProcess | undefined;
   try {
     let address = sink.otlpGrpc;
     if (target !== 'direct to sink') {
-      const ingest = target === 'agent, ingest healthy' ? sink.otlpGrpc : target === 'agent, ingest down' ? await closedPort() : (hole = await blackHole()).address;
+      const ingest = target === 'agent, ingest healthy' ? sink.otlpGrpc : target === 'agent, ingest down' ? `127.0.0.1:${await freePort()}` : (hole = await startBlackHole()).address;
       agent = await startAgent(binDir, ingest, 'default', target === 'agent, ingest healthy' ? [] : ['--queue-max-bytes', '8MiB']);
       address = agent.otlpGrpc;
     }

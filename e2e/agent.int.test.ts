@@ -13,7 +13,6 @@
 //    spans it cannot keep are counted as dropped. Bounds are generous: no tight timings here.
 import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +26,7 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { computeRejectionThreshold, keepsTrace } from '../agent/index.js';
 import { decodeExportResponse, encodeExportRequest, toOtlpJson } from '../common/otlp/index.js';
-import { startChild, type StartedChild } from '../common/proc/index.js';
+import { freePort, startBlackHole, startChild, type StartedChild } from '../common/proc/index.js';
 import { SKEIN_BIN, grpcExport, makeBatch, makeDataDir, makeRequest, makeSpan, startSkein, type RunningSkein } from './harness/index.js';
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -38,14 +37,6 @@ interface RunningAgent {
   readonly otlpHttp: string;
   readonly jaegerSampling: string;
   readonly admin: string;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function startAgent(ingestEndpoint: string, args: readonly string[] = []): Promise<RunningAgent> {
@@ -370,25 +361,6 @@ describe('OpenTelemetry SDK → skein agent → skein all-in-one', () => {
 });
 
 // ---- 3: do no harm -----------------------------------------------------------------------------
-
-/** A TCP server on 127.0.0.1 that accepts connections and never answers. */
-async function startBlackHole(): Promise<{ address: string; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 const QUEUE_BYTES = 2 * 1024 * 1024;
 /** The agent's resident memory bound in these tests: Node's own ~60–120 MiB plus the queue, generously. */

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -28,18 +28,6 @@ function findBinary(): string {
   const candidates = pinned !== undefined && pinned !== '' ? [pinned] : ['/usr/bin/etcd', '/usr/local/bin/etcd', ...(process.env['PATH'] ?? '').split(':').map((d) => path.join(d, 'etcd'))];
   for (const c of candidates) if (c !== undefined && c !== '' && existsSync(c)) return c;
   throw new Error(`etcd binary not found (looked at ${candidates.join(', ')}): install etcd-server (apt-get install etcd-server) or set ETCD_BIN`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitHealthy(endpoint: string, child: ChildProcess, logs: string[], timeoutMs: number): Promise<void> {

@@ -3,3 +3,4 @@
 export { startChild, type StartedChild } from './child.js';
 export { startEtcd, type EtcdServer, type StartEtcdOptions } from './etcd.js';
 export { startLocalCluster, FIXED_PORTS, type LocalCluster, type LocalClusterOptions, type ClusterProcess } from './local-cluster.js';
+export { freePort, startBlackHole, type BlackHole } from './ports.js';

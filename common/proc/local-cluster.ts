@@ -4,7 +4,7 @@
 // killed, paused and restarted on its own (same ports, same data), and only processes started
 // here are ever signalled, by PID.
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 import path from 'node:path';
 import { startChild, type StartedChild } from './child.js';
 import { startEtcd, type EtcdServer } from './etcd.js';
@@ -58,18 +58,6 @@ export interface LocalCluster {
   addIngester(): Promise<ClusterProcess>;
   /** Stops everything still running: querier, ingesters (SIGTERM), controllers, etcd. */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Fixed ports of `make cluster` (README): ingester i uses 4317+10i (gRPC), 4318+10i (HTTP), 9095+10i (internal), 9096+10i (admin). */

@@ -11,6 +11,7 @@ import { SkeinError, type ErrorCode } from '../errors/index.js';
 import { startNativeGrpcServer, type NativeGrpcServer } from '../grpc/index.js';
 import { SpanKind, TENANT_HEADER, toHex, type OperationInfo, type QueryBackend, type SearchRequest, type SearchResult, type Span, type SpanGroup, type TraceResult } from '../model/index.js';
 import { encodeExportRequest, encodeResource, encodeScope, encodeSpan } from '../otlp/index.js';
+import { freePort } from '../proc/index.js';
 import { FORWARD_METADATA, NotOwnerError, RPC_PATHS, buildIngesterRpcHandlers, createIngesterClientPool, type ForwardRequest, type IngesterClientPool } from './index.js';
 
 const HOST = '127.0.0.1';
@@ -166,15 +167,6 @@ async function startMember(maxRequestBytes = 16 * 1024 * 1024): Promise<Member> 
   });
   servers.push(server);
   return Object.assign(member, { server, address: `${HOST}:${server.port}` });
-}
-
-/** A port that was listening a moment ago and is closed now: connections are refused. */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, HOST, resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve, reject) => s.close((e) => (e ? reject(e) : resolve())));
-  return port;
 }
 
 /** A TCP relay to `port` that counts its open client connections (what the pool holds open). */
@@ -395,7 +387,7 @@ describe('Forward metadata checks at the owner', () => {
 
 describe('unreachable members, deadlines and cancellation', () => {
   it('answers unavailable for a closed port, well before the deadline', async () => {
-    const address = `${HOST}:${await closedPort()}`;
+    const address = `${HOST}:${await freePort(HOST)}`;
     const client = pool.get(address);
     const started = Date.now();
     const outcome = await client.forward(forwardRequest(exportBody('a', [span(T1, 1, 'x', 2)])), { deadlineMs: 60_000 });
