@@ -36,15 +36,7 @@ BIN="$ROOT/bin"
 SRC="$ROOT/src"
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 # The e2e/k8s harness makes its PKI with the openssl CLI.
-if ! command -v openssl >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-    echo "== installing openssl (Debian package) for the Kubernetes test PKI" >&2
-    env DEBIAN_FRONTEND=noninteractive apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
-  else
-    echo "openssl is not installed: install it (the Kubernetes test harness makes certificates with it)" >&2
-    exit 1
-  fi
-fi
+"$(dirname "$0")/ensure-deb.sh" openssl openssl "the Kubernetes test PKI" >&2
 
 export GOFLAGS=-mod=mod GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0
 export GOCACHE="$CACHE/go-build" GOMODCACHE="$CACHE/go-mod"
