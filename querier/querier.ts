@@ -136,7 +136,7 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
    * not yet back). They are not asked (their address may black-hole every query until the
    * deadline); the answer says what it may lack instead.
    */
-  function holderReasons(): string[] {
+  function computeHolderReasons(): string[] {
     const live = new Set(view.members.keys());
     for (const owner of view.owners.values()) if (owner !== undefined) live.add(owner.member);
     const down = [...view.holders.keys()].filter((id) => !live.has(id)).sort();
@@ -144,6 +144,8 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     const listed = down.slice(0, MAX_MEMBER_REASONS).join(', ') + (down.length > MAX_MEMBER_REASONS ? `, and ${down.length - MAX_MEMBER_REASONS} more` : '');
     return [`ingester ${listed} left without handing off; the acknowledged spans on its disk are not visible until it restarts`];
   }
+  /** computeHolderReasons() of the current view, recomputed on view changes rather than per query. */
+  let holderReasons: readonly string[] = [];
 
   function shardOf(key: string): number | undefined {
     const m = OWNER_KEY.exec(key.slice(keyspace.shardsPrefix.length));
@@ -174,6 +176,7 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     for (const owner of view.owners.values()) if (owner !== undefined) add(owner.address, owner.member);
     const next = [...byAddress.keys()].sort();
     idsByAddress = byAddress;
+    holderReasons = computeHolderReasons();
     const changed = next.length !== targets.length || next.some((a, i) => a !== targets[i]);
     targets = next;
     if (changed) {
@@ -239,7 +242,7 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     if (stopped) throw new SkeinError('UNAVAILABLE', 'querier is stopping');
     const asked = targets;
     if (asked.length === 0) throw new SkeinError('UNAVAILABLE', NO_MEMBERS);
-    const fromView = [...shardReasons(), ...holderReasons()];
+    const fromView = [...shardReasons(), ...holderReasons];
     const startedAt = performance.now();
     try {
       const out = await fanOut(asked, (address, signal) => call(clients.get(address), { deadlineMs: queryTimeoutMs, signal }), {
