@@ -23,7 +23,7 @@ import { encodeExportRequest } from '../common/otlp/index.js';
 import { startLocalCluster, type ClusterProcess, type LocalCluster } from '../common/proc/index.js';
 import { createShardFunction } from '../common/shard/index.js';
 import { DEFAULT_TENANT, type KeyValue, type Span } from '../common/model/index.js';
-import { buildTemplate, runIngest, type IngestRun } from './ingest.js';
+import { buildTemplate, runIngest, startClosedLoop, type IngestRun } from './ingest.js';
 
 /** Shards of the benchmark cluster: 4 per ingester, so a victim's shards land on both survivors. */
 export const CLUSTER_SHARDS = 12;
@@ -219,18 +219,7 @@ export async function runClusterIngest(options: { binDir: string; warmupSeconds:
           (err) => resolve(err === null),
         );
       });
-    let ok = 0;
-    let errors = 0;
-    let phase: 'warmup' | 'measure' | 'done' = 'warmup';
-    const worker = async (): Promise<void> => {
-      while (phase !== 'done') {
-        const success = await send();
-        if (phase !== 'measure') continue;
-        if (success) ok++;
-        else errors++;
-      }
-    };
-    const workers = Array.from({ length: options.concurrency }, () => worker());
+    const load = startClosedLoop(send, options.concurrency);
     await sleep(options.warmupSeconds * 1000);
 
     const admins = cluster.ingesters.map(adminOf);
@@ -249,14 +238,12 @@ export async function runClusterIngest(options: { binDir: string; warmupSeconds:
     const metrics0 = await Promise.all(admins.map(scrape));
     const cpu0 = readCpu();
     const t0 = performance.now();
-    phase = 'measure';
+    load.startMeasuring();
     await sleep(options.seconds * 1000);
     const cpu1 = readCpu();
     const elapsed = (performance.now() - t0) / 1000;
-    const measured = ok;
-    const measuredErrors = errors;
-    phase = 'done';
-    await Promise.all(workers);
+    const { ok: measured, errors: measuredErrors } = load.stopMeasuring();
+    await load.stop();
     // Counters are read after the window (a scrape costs ingester CPU too): they cover the window
     // plus the requests in flight when it closed, which only nudges the fraction.
     const metrics1 = await Promise.all(admins.map(scrape));
@@ -305,10 +292,12 @@ interface RequestRecord {
  * next one), round-robin over `targets`, each with `tracesPerShard` fresh traces of every shard (the
  * client computes shards with the protocol's shard function and the default tenant).
  */
-function startLightLoad(options: { targets: readonly string[]; shards: number; intervalMs: number; maxInFlight: number }): {
+interface LightLoad {
   readonly records: RequestRecord[];
   stop(): Promise<void>;
-} {
+}
+
+function startLightLoad(options: { targets: readonly string[]; shards: number; intervalMs: number; maxInFlight: number }): LightLoad {
   const shardOf = createShardFunction();
   const records: RequestRecord[] = [];
   const inflight = new Set<Promise<void>>();
@@ -437,23 +426,23 @@ async function watchTakeover(
   return { ownedMs, newOwnersAckedMs, owners };
 }
 
-/** Log lines (pino JSON) of `p` from `sinceUnixMs` on whose message matches, as "+<ms> name: msg {shard}". */
-function timeline(p: ClusterProcess, sinceUnixMs: number, match: RegExp): string[] {
-  const out: string[] = [];
-  for (const line of p.logs()) {
+/** Log lines (pino JSON) of `processes` from `sinceUnixMs` on whose message matches TIMELINE_MSGS, as "+<ms> name: msg (fields)", in time order. */
+function timeline(processes: readonly ClusterProcess[], sinceUnixMs: number): string[] {
+  const out: { at: number; text: string }[] = [];
+  for (const p of processes) for (const line of p.logs()) {
     if (!line.startsWith('{')) continue;
     try {
       // pino's isoTime: "time":"2026-12-04T10:00:00.123Z"
       const e = JSON.parse(line) as Record<string, unknown> & { time?: string | number; msg?: string };
       const time = typeof e.time === 'string' ? Date.parse(e.time) : (e.time ?? NaN);
-      if (!(time >= sinceUnixMs) || e.msg === undefined || !match.test(e.msg)) continue;
+      if (!(time >= sinceUnixMs) || e.msg === undefined || !TIMELINE_MSGS.test(e.msg)) continue;
       const fields = ['shard', 'action', 'reason', 'cause', 'outcome', 'lease'].filter((k) => e[k] !== undefined).map((k) => `${k}=${String(e[k] as string | number)}`);
-      out.push(`+${time - sinceUnixMs} ${p.name}: ${e.msg}${fields.length === 0 ? '' : ` (${fields.join(' ')})`}`);
+      out.push({ at: time, text: `+${time - sinceUnixMs} ${p.name}: ${e.msg}${fields.length === 0 ? '' : ` (${fields.join(' ')})`}` });
     } catch {
       // not a JSON line
     }
   }
-  return out;
+  return out.sort((a, b) => a.at - b.at).map((x) => x.text);
 }
 
 const TIMELINE_MSGS = /acquired|releas|lost|lease|controller write|handoff|owner|drain|shutting|left|stopped/i;
@@ -478,7 +467,14 @@ export interface FailoverRun {
   readonly timeline: readonly string[];
 }
 
-export async function runFailover(options: { binDir: string; ttlSeconds: number; victimIndex: number }): Promise<FailoverRun> {
+/**
+ * A bench cluster with light load on every ingester but the victim (`victimIndex`), which owns at
+ * least one shard; runs `measure` a second into the load, then stops the load and the cluster.
+ */
+async function withVictimUnderLoad<T>(
+  options: { binDir: string; ttlSeconds: number; victimIndex: number },
+  measure: (ctx: { cluster: LocalCluster; victim: ClusterProcess; survivors: ClusterProcess[]; victimShards: number[]; load: LightLoad }) => Promise<T>,
+): Promise<T> {
   const { cluster, dataDir } = await startBenchCluster(options.binDir, { ttlSeconds: options.ttlSeconds });
   try {
     const victim = cluster.ingesters[options.victimIndex % INGESTERS]!;
@@ -488,37 +484,43 @@ export async function runFailover(options: { binDir: string; ttlSeconds: number;
     const load = startLightLoad({ targets: survivors.map((p) => p.ready()['otlpHttp']!), shards: CLUSTER_SHARDS, intervalMs: LIGHT_INTERVAL_MS, maxInFlight: 600 });
     try {
       await sleep(1000);
-      const killedUnixMs = Date.now();
-      const killedAt = performance.now();
-      await victim.kill();
-      const firstAck = (): number => {
-        let first = Infinity;
-        for (const r of load.records) if (r.sentAt >= killedAt && r.outcome === 'ok') first = Math.min(first, r.doneAt);
-        return Number.isFinite(first) ? first - killedAt : NaN;
-      };
-      const takeover = await watchTakeover(survivors, victimShards, killedAt, killedUnixMs, killedAt + options.ttlSeconds * 1000 + 30_000, () => Number.isFinite(firstAck()));
-      await sleep(300);
-      await load.stop();
-      const after = load.records.filter((r) => r.sentAt >= killedAt);
-      return {
-        ttlSeconds: options.ttlSeconds,
-        victim: victim.name,
-        victimShards,
-        firstAckMs: firstAck(),
-        ownedMs: takeover.ownedMs,
-        newOwnersAckedMs: takeover.newOwnersAckedMs,
-        requestsAfterKill: after.length,
-        failedAfterKill: after.filter((r) => r.outcome !== 'ok').length,
-        failedBeforeKill: load.records.filter((r) => r.sentAt < killedAt && r.outcome !== 'ok').length,
-        failures: failureSummary(load.records),
-        timeline: [...cluster.controllers, ...survivors].flatMap((p) => timeline(p, killedUnixMs, TIMELINE_MSGS)).sort((a, b) => parseInt(a.slice(1)) - parseInt(b.slice(1))),
-      };
+      return await measure({ cluster, victim, survivors, victimShards, load });
     } finally {
       await load.stop();
     }
   } finally {
     await teardown(cluster, dataDir);
   }
+}
+
+export async function runFailover(options: { binDir: string; ttlSeconds: number; victimIndex: number }): Promise<FailoverRun> {
+  return withVictimUnderLoad(options, async ({ cluster, victim, survivors, victimShards, load }) => {
+    const killedUnixMs = Date.now();
+    const killedAt = performance.now();
+    await victim.kill();
+    const firstAck = (): number => {
+      let first = Infinity;
+      for (const r of load.records) if (r.sentAt >= killedAt && r.outcome === 'ok') first = Math.min(first, r.doneAt);
+      return Number.isFinite(first) ? first - killedAt : NaN;
+    };
+    const takeover = await watchTakeover(survivors, victimShards, killedAt, killedUnixMs, killedAt + options.ttlSeconds * 1000 + 30_000, () => Number.isFinite(firstAck()));
+    await sleep(300);
+    await load.stop();
+    const after = load.records.filter((r) => r.sentAt >= killedAt);
+    return {
+      ttlSeconds: options.ttlSeconds,
+      victim: victim.name,
+      victimShards,
+      firstAckMs: firstAck(),
+      ownedMs: takeover.ownedMs,
+      newOwnersAckedMs: takeover.newOwnersAckedMs,
+      requestsAfterKill: after.length,
+      failedAfterKill: after.filter((r) => r.outcome !== 'ok').length,
+      failedBeforeKill: load.records.filter((r) => r.sentAt < killedAt && r.outcome !== 'ok').length,
+      failures: failureSummary(load.records),
+      timeline: timeline([...cluster.controllers, ...survivors], killedUnixMs),
+    };
+  });
 }
 
 // --- 3. handoff (SIGTERM) ---------------------------------------------------------------------
@@ -548,56 +550,43 @@ export interface HandoffRun {
 }
 
 export async function runHandoff(options: { binDir: string; ttlSeconds: number; victimIndex: number }): Promise<HandoffRun> {
-  const { cluster, dataDir } = await startBenchCluster(options.binDir, { ttlSeconds: options.ttlSeconds });
-  try {
-    const victim = cluster.ingesters[options.victimIndex % INGESTERS]!;
-    const survivors = cluster.ingesters.filter((p) => p !== victim);
-    const victimShards = [...((await ownershipOf(adminOf(victim)))?.owned.keys() ?? [])].sort((a, b) => a - b);
-    if (victimShards.length === 0) throw new Error(`${victim.name} owns no shard`);
-    const load = startLightLoad({ targets: survivors.map((p) => p.ready()['otlpHttp']!), shards: CLUSTER_SHARDS, intervalMs: LIGHT_INTERVAL_MS, maxInFlight: 600 });
-    try {
-      await sleep(1000);
-      const termUnixMs = Date.now();
-      const termAt = performance.now();
-      let exitMs = NaN;
-      let exitCode: number | null = null;
-      const exited = victim.stop('SIGTERM').then((code) => {
-        exitMs = performance.now() - termAt;
-        exitCode = code;
-      });
-      const takeover = await watchTakeover(survivors, victimShards, termAt, termUnixMs, termAt + 30_000, () => Number.isFinite(exitMs));
-      // Bounded: the ingester's own shutdown budget is 25 s; past ours it is killed.
-      await Promise.race([exited, sleep(Math.max(0, termAt + 30_000 - performance.now()))]);
-      if (!Number.isFinite(exitMs)) await victim.kill();
-      await sleep(300);
-      await load.stop();
-      const after = load.records.filter((r) => r.sentAt >= termAt && r.outcome === 'ok');
-      const before = load.records.filter((r) => r.sentAt < termAt && r.outcome === 'ok');
-      return {
-        ttlSeconds: options.ttlSeconds,
-        victim: victim.name,
-        victimShards,
-        ownedMs: takeover.ownedMs,
-        newOwnersAckedMs: takeover.newOwnersAckedMs,
-        exitMs,
-        exitCode,
-        requests: load.records.length,
-        failed: load.records.filter((r) => r.outcome !== 'ok').length,
-        maxLatencyMs: max(after.map((r) => r.doneAt - r.sentAt)),
-        maxLatencyBeforeMs: max(before.map((r) => r.doneAt - r.sentAt)),
-        slowest: after
-          .map((r) => [Math.round(r.sentAt - termAt), Math.round(r.doneAt - r.sentAt)] as const)
-          .sort((a, b) => b[1] - a[1])
-          .slice(0, 5),
-        failures: failureSummary(load.records),
-        timeline: [...cluster.controllers, ...survivors, victim].flatMap((p) => timeline(p, termUnixMs, TIMELINE_MSGS)).sort((a, b) => parseInt(a.slice(1)) - parseInt(b.slice(1))),
-      };
-    } finally {
-      await load.stop();
-    }
-  } finally {
-    await teardown(cluster, dataDir);
-  }
+  return withVictimUnderLoad(options, async ({ cluster, victim, survivors, victimShards, load }) => {
+    const termUnixMs = Date.now();
+    const termAt = performance.now();
+    let exitMs = NaN;
+    let exitCode: number | null = null;
+    const exited = victim.stop('SIGTERM').then((code) => {
+      exitMs = performance.now() - termAt;
+      exitCode = code;
+    });
+    const takeover = await watchTakeover(survivors, victimShards, termAt, termUnixMs, termAt + 30_000, () => Number.isFinite(exitMs));
+    // Bounded: the ingester's own shutdown budget is 25 s; past ours it is killed.
+    await Promise.race([exited, sleep(Math.max(0, termAt + 30_000 - performance.now()))]);
+    if (!Number.isFinite(exitMs)) await victim.kill();
+    await sleep(300);
+    await load.stop();
+    const after = load.records.filter((r) => r.sentAt >= termAt && r.outcome === 'ok');
+    const before = load.records.filter((r) => r.sentAt < termAt && r.outcome === 'ok');
+    return {
+      ttlSeconds: options.ttlSeconds,
+      victim: victim.name,
+      victimShards,
+      ownedMs: takeover.ownedMs,
+      newOwnersAckedMs: takeover.newOwnersAckedMs,
+      exitMs,
+      exitCode,
+      requests: load.records.length,
+      failed: load.records.filter((r) => r.outcome !== 'ok').length,
+      maxLatencyMs: max(after.map((r) => r.doneAt - r.sentAt)),
+      maxLatencyBeforeMs: max(before.map((r) => r.doneAt - r.sentAt)),
+      slowest: after
+        .map((r) => [Math.round(r.sentAt - termAt), Math.round(r.doneAt - r.sentAt)] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5),
+      failures: failureSummary(load.records),
+      timeline: timeline([...cluster.controllers, ...survivors, victim], termUnixMs),
+    };
+  });
 }
 
 // --- the suite --------------------------------------------------------------------------------

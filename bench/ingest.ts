@@ -144,6 +144,45 @@ async function startServer(kind: 'skein' | 'sink', binDir: string, dataDir: stri
   };
 }
 
+/**
+ * Closed-loop load: `concurrency` workers call `send` back to back. Only outcomes that complete
+ * between startMeasuring() and stopMeasuring() are counted (warm-up and tail are not).
+ */
+export function startClosedLoop(send: () => Promise<boolean>, concurrency: number): {
+  startMeasuring(): void;
+  stopMeasuring(): { ok: number; errors: number };
+  stop(): Promise<void>;
+} {
+  let ok = 0;
+  let errors = 0;
+  let measuring = false;
+  let done = false;
+  const worker = async (): Promise<void> => {
+    while (!done) {
+      const success = await send();
+      if (!measuring) continue;
+      if (success) ok++;
+      else errors++;
+    }
+  };
+  const workers = Array.from({ length: concurrency }, () => worker());
+  return {
+    startMeasuring() {
+      ok = 0;
+      errors = 0;
+      measuring = true;
+    },
+    stopMeasuring() {
+      measuring = false;
+      return { ok, errors };
+    },
+    async stop() {
+      done = true;
+      await Promise.all(workers);
+    },
+  };
+}
+
 export async function runIngest(options: {
   server: 'skein' | 'sink';
   transport: 'grpc' | 'http';
@@ -182,28 +221,16 @@ export async function runIngest(options: {
             },
             () => false,
           );
-  let ok = 0;
-  let errors = 0;
-  let phase: 'warmup' | 'measure' | 'done' = 'warmup';
-  const worker = async (): Promise<void> => {
-    while (phase !== 'done') {
-      const success = await send();
-      if (phase !== 'measure') continue;
-      if (success) ok++;
-      else errors++;
-    }
-  };
-  const workers = Array.from({ length: options.concurrency }, () => worker());
+  const load = startClosedLoop(send, options.concurrency);
   await new Promise((r) => setTimeout(r, options.warmupSeconds * 1000));
   const cpu0 = cpuSeconds(server.pid);
   const t0 = performance.now();
-  phase = 'measure';
+  load.startMeasuring();
   await new Promise((r) => setTimeout(r, options.seconds * 1000));
   const cpu1 = cpuSeconds(server.pid);
   const elapsed = (performance.now() - t0) / 1000;
-  const measured = ok;
-  phase = 'done';
-  await Promise.all(workers);
+  const { ok: measured, errors } = load.stopMeasuring();
+  await load.stop();
   client?.close();
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
