@@ -46,5 +46,6 @@ export {
   AssignmentValue,
   OwnerValue,
   HolderValue,
+  PolicyValue,
   type Keyspace,
 } from './keyspace.js';

@@ -67,6 +67,24 @@ export const PartitionValue = z.object({
 });
 export type PartitionValue = z.infer<typeof PartitionValue>;
 
+/**
+ * `policy`: what the controller derived from the spec for the storage lifecycle and tail sampling
+ * (DESIGN.md §5, §7). `version` goes up by one on every change and never down, so a manifest
+ * transition can compare the policy version it decided under (retention) in its txn.
+ */
+export const PolicyValue = z.object({
+  version: z.number().int().min(1),
+  retention: z.object({ tracesMs: z.number().int().min(1) }),
+  compaction: z.object({ enabled: z.boolean(), windowMs: z.number().int().min(1), maxBlockBytes: z.number().int().min(1) }),
+  sampling: z.object({
+    keepPercent: z.number().int().min(0).max(100),
+    keepErrors: z.boolean(),
+    /** Keep traces with a span at least this long; absent = no latency rule. */
+    keepSlowerThanMs: z.number().int().min(0).optional(),
+  }),
+});
+export type PolicyValue = z.infer<typeof PolicyValue>;
+
 export const AssignmentValue = z.object({
   member: z.string().min(1),
   /** Bumped on every change of `member`; lets readers order assignments. */

@@ -12,3 +12,5 @@ export {
   type ShardSummary,
 } from './controller-actions.js';
 export { createShardController, type ShardController, type ShardControllerOptions } from './shard-controller.js';
+export { computePolicyUpdate, writePolicy, type PolicyContent, type PolicyWriteResult } from './policy.js';
+export { summarizeCluster, type ClusterSummary } from './cluster-summary.js';

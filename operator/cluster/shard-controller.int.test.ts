@@ -7,7 +7,7 @@ import { startEtcd, type EtcdServer } from '../../common/proc/index.js';
 import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
 import { createShardController, type ShardController } from './index.js';
-import { startFakeMember, type FakeMember } from './testing/fake-member.js';
+import { startFakeMember, type FakeMember } from './testing/index.js';
 
 const SHARDS = 6;
 const TTL_SECONDS = 2;

@@ -18,7 +18,7 @@ import {
 import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry, type Counter, type Registry } from '../../common/metrics/index.js';
 import { createShardController, type ShardController } from './index.js';
-import { startFakeMember, type FakeMember } from './testing/fake-member.js';
+import { startFakeMember, type FakeMember } from './testing/index.js';
 
 const ks = createKeyspace('default', 'unit');
 const MAX_HANDOFFS = 1;
