@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build gen gen-check etcd k8s typecheck lint test test-unit test-int run cluster bench clean check-node
+.PHONY: all deps build gen gen-check etcd k8s helm typecheck lint test test-unit test-int run cluster bench clean check-node e2e-kind
 
 all: build
 
@@ -51,7 +51,11 @@ etcd:
 k8s:
 	@scripts/ensure-k8s.sh >/dev/null
 
-test-int: build etcd k8s
+# helm for the chart test, built once from its Go module (helm.sh/helm/v4) into ~/.cache/skein/helm/<version>/bin/.
+helm:
+	@scripts/ensure-helm.sh >/dev/null
+
+test-int: build etcd k8s helm
 	vitest run --project integration
 
 # The whole suite: typecheck + lint + generated files up to date + unit + integration.
@@ -67,6 +71,10 @@ cluster: build etcd
 
 bench: build
 	node --expose-gc dist/bench/run.js $(BENCH_ARGS)
+
+# Chart + image end to end on kind (needs Docker, kind, kubectl, helm; not runnable on the project VMs).
+e2e-kind:
+	scripts/e2e-kind.sh
 
 clean:
 	rm -rf dist

@@ -9,8 +9,9 @@ export type ConditionType = (typeof CONDITION_TYPES)[number];
 /**
  * Reasons per condition type. `Ready` is True only when every component is ready and every shard
  * has an owner; `Progressing` is True while the operator is moving toward the spec (rollout, shard
- * scaling, rebalancing); `Degraded` is True when something needs a person (it never clears itself by
- * waiting alone).
+ * scaling, rebalancing); `Degraded` is True when something needs a person: a spec or apply error
+ * (cleared by a fix), or a cluster that was Ready losing capacity outside any rollout (cleared when
+ * the capacity is back, e.g. a killed ingester restarted).
  */
 export const ConditionReasons = {
   Ready: {
@@ -47,6 +48,11 @@ export const ConditionReasons = {
     EtcdUnavailable: 'EtcdUnavailable',
     /** Pods asked for sidecar injection but were created without it (webhook down, fail-open). */
     InjectionMissed: 'InjectionMissed',
+    // A Ready cluster that lost capacity, under the same word Ready uses, so one search finds both.
+    EtcdNotReady: 'EtcdNotReady',
+    IngestersNotReady: 'IngestersNotReady',
+    ShardsUnowned: 'ShardsUnowned',
+    QueriersNotReady: 'QueriersNotReady',
   },
 } as const satisfies Record<ConditionType, Record<string, string>>;
 
