@@ -5,7 +5,7 @@
 // WALs and drains the shards now owned elsewhere.
 import os from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { loadConfig, formatHelp, type FlagName } from '../common/config/index.js';
+import { APP_VERSION, loadConfig, formatHelp, type FlagName } from '../common/config/index.js';
 import { createRootLogger } from '../common/log/index.js';
 import { createRegistry } from '../common/metrics/index.js';
 import { DEFAULT_SPAN_LIMITS } from '../common/otlp/index.js';
@@ -44,8 +44,6 @@ export const INGESTER_FLAGS = [
 const SUMMARY =
   'Runs one ingester of a sharded cluster: OTLP in, spans appended for the shards it owns and forwarded to the owners of the others, heads served to queriers. Needs etcd and a running `skein controller`.';
 
-const VERSION = '0.1.0';
-
 export async function runIngester(argv: readonly string[]): Promise<number> {
   const loaded = loadConfig(INGESTER_FLAGS, argv, process.env);
   if (loaded.kind === 'help') {
@@ -77,7 +75,7 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
     coord,
     keyspace: createKeyspace(config.namespace, config.cluster),
     memberId,
-    version: VERSION,
+    version: APP_VERSION,
     leaseTtlSeconds: config['lease-ttl-seconds'],
     forwardTimeoutMs: config['forward-timeout-ms'],
     clients,

@@ -1,6 +1,7 @@
 // Process configuration from command-line flags and SKEIN_* environment variables, validated by
 // zod. One table of flags produces the parser, the validator and `--help` (STYLE.md rule 4).
 import { z } from 'zod';
+import { APP_VERSION } from './version.js';
 
 export interface FlagSpec {
   /** kebab-case flag name, used as `--name`; env var is SKEIN_NAME_WITH_UNDERSCORES. */
@@ -192,7 +193,7 @@ export const FLAGS = {
   },
   'lease-ttl-seconds': {
     name: 'lease-ttl-seconds',
-    description: 'TTL of the member lease that holds shard ownership; an owner stops acknowledging before it passes, and failover takes about this long.',
+    description: 'TTL of the lease that holds ownership: an ingester\'s shards (an owner stops acknowledging before it passes), a controller\'s or operator\'s leadership. Failover takes about this long.',
     schema: z.coerce.number().int().min(1).max(300).default(10),
     defaultText: '10',
   },
@@ -219,6 +220,46 @@ export const FLAGS = {
     description: 'Controller: least time between two rebalance rounds.',
     schema: z.coerce.number().int().min(0).default(1000),
     defaultText: '1000',
+  },
+  kubeconfig: {
+    name: 'kubeconfig',
+    description: 'Operator: kubeconfig file of the cluster to manage. Empty = $KUBECONFIG, else the in-cluster service account.',
+    schema: z.string().default(''),
+    defaultText: '($KUBECONFIG or in-cluster)',
+  },
+  'watch-namespace': {
+    name: 'watch-namespace',
+    description: 'Operator: comma-separated namespaces whose TracingClusters it manages. Empty = every namespace.',
+    schema: z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((n) => n.trim()).filter((n) => n !== ''))
+      .refine((list) => list.every((n) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)), 'expected namespace names like default,tracing'),
+    defaultText: '(all)',
+  },
+  'lease-namespace': {
+    name: 'lease-namespace',
+    description: 'Operator: namespace of the coordination.k8s.io Lease the operator replicas elect their leader with (the operator\'s own namespace).',
+    schema: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a namespace name').default('default'),
+    defaultText: 'default',
+  },
+  'lease-name': {
+    name: 'lease-name',
+    description: 'Operator: name of that Lease (one per operator installation).',
+    schema: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a DNS-1123 name').default('skein-operator'),
+    defaultText: 'skein-operator',
+  },
+  'component-image': {
+    name: 'component-image',
+    description: 'Operator: image of the ingesters and queriers of a TracingCluster without spec.image (normally the operator\'s own image).',
+    schema: z.string().min(1).default(`ghcr.io/skein-dev/skein:${APP_VERSION}`),
+    defaultText: `ghcr.io/skein-dev/skein:${APP_VERSION}`,
+  },
+  'etcd-image': {
+    name: 'etcd-image',
+    description: 'Operator: image of the managed etcd members.',
+    schema: z.string().min(1).default('quay.io/coreos/etcd:v3.6.16'),
+    defaultText: 'quay.io/coreos/etcd:v3.6.16',
   },
   'log-level': {
     name: 'log-level',

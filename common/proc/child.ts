@@ -18,8 +18,8 @@ export interface StartedChild {
  * Spawns `node <args>` and resolves once a JSON stdout line has `msg === readyMessage`. Rejects,
  * killing the child, if it exits first or `timeoutMs` passes; the error carries the logs.
  */
-export async function startChild(options: { args: readonly string[]; readyMessage: string; timeoutMs: number; execPath?: string }): Promise<StartedChild> {
-  const child = spawn(options.execPath ?? process.execPath, [...options.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startChild(options: { args: readonly string[]; readyMessage: string; timeoutMs: number; execPath?: string; env?: NodeJS.ProcessEnv }): Promise<StartedChild> {
+  const child = spawn(options.execPath ?? process.execPath, [...options.args], { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env === undefined ? {} : { env: options.env }) });
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let timer: NodeJS.Timeout | undefined;

@@ -1,0 +1,2 @@
+// The Kubernetes object shapes the builders return, imported from operator/kube in this one place.
+export type { KindRef, KubeObject, ObjectMeta } from '../kube/index.js';
