@@ -3,6 +3,7 @@
 // what is owned but no longer desired, keep the cluster controllers in step with the spec, then
 // compute and write the status once. It never branches on what event woke it: deletion is seen as
 // a deletionTimestamp (our finalizer holds the object until the cluster's etcd keys are removed).
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../common/log/index.js';
 import { validateTracingCluster, validateTracingClusterSpec, API_VERSION, KIND, type TracingClusterSpec, type TracingClusterStatus } from '../api/index.js';
 import { isNotFound, KubeApiError, type KubeClient, type KubeObject } from '../kube/index.js';
@@ -95,6 +96,9 @@ export function createReconciler(options: ReconcilerOptions): Reconcile {
       }
     } else {
       await clusters.stop(key);
+      // Without a valid spec there is no trustworthy etcd address to purge: say what is left.
+      log.warn({ issues: parsed.issues }, 'spec invalid at deletion; the cluster\'s etcd keys were not removed');
+      await events.record(object, 'Warning', 'CleanupIncomplete', `The spec is invalid, so the keys under /skein/${namespace}/${name}/ in the cluster's etcd were not removed; delete them with etcdctl del --prefix /skein/${namespace}/${name}/ if that etcd is still in use.`);
     }
     await kube.mergePatch(tcRef(namespace, name), { metadata: { finalizers: finalizers.filter((f) => f !== FINALIZER), resourceVersion: object.metadata.resourceVersion } });
     return {};
@@ -117,7 +121,9 @@ export function createReconciler(options: ReconcilerOptions): Reconcile {
 
     const writeStatus = async (): Promise<{ ready: boolean }> => {
       const { status, events: transitions } = computeStatus(facts);
-      if (JSON.stringify(status) !== JSON.stringify(previous ?? {})) {
+      // Compared as values, not as text: the stored status keeps the key order of earlier writes
+      // (and the apiserver returns keys sorted), so a text comparison rewrites an unchanged status.
+      if (!isDeepStrictEqual(JSON.parse(JSON.stringify(status)), previous ?? {})) {
         await kube.applyStatus({ apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status }, { fieldManager, force: true });
       }
       for (const e of transitions) await events.record(object, e.type, e.reason, e.message);
@@ -226,7 +232,10 @@ export function createReconciler(options: ReconcilerOptions): Reconcile {
     for (const grow of changes.growClaims) {
       const claims = await kube.list({ apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, { namespace: ref.namespace });
       for (const pvc of claims.items) {
-        if (!pvc.metadata.name.startsWith(`${grow.template}-${ref.name}-`)) continue;
+        // `<template>-<statefulset>-<ordinal>` exactly: a prefix alone also matches the claims of
+        // another cluster in the namespace whose name starts with this StatefulSet's name.
+        const prefix = `${grow.template}-${ref.name}-`;
+        if (!pvc.metadata.name.startsWith(prefix) || !/^(0|[1-9][0-9]*)$/.test(pvc.metadata.name.slice(prefix.length))) continue;
         await kube
           .mergePatch({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ref.namespace, name: pvc.metadata.name }, { spec: { resources: { requests: { storage: grow.size } } } })
           .catch((e: unknown) => log.warn({ err: e, claim: pvc.metadata.name }, 'could not grow a volume claim (does its StorageClass allow volume expansion?)'));
