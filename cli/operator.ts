@@ -66,6 +66,9 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
     leaseDurationSeconds: config['lease-ttl-seconds'],
     renewDeadlineSeconds: (config['lease-ttl-seconds'] * 2) / 3,
     retryPeriodSeconds: config['lease-ttl-seconds'] / 7.5,
+    // The same bound for each cluster's shard controller lease in that cluster's etcd: after a
+    // leader crash, shard assignment resumes about when reconciling does.
+    clusterLeaseTtlSeconds: config['lease-ttl-seconds'],
   });
 
   const host = config.host;

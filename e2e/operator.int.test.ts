@@ -60,7 +60,7 @@ function condition(tc: Tc | undefined, type: string): Condition | undefined {
   return tc?.status?.conditions?.find((c) => c.type === type);
 }
 
-async function waitCondition(name: string, type: string, status: string, reason?: string, timeoutMs = 60_000): Promise<Tc> {
+async function waitCondition(name: string, type: string, status: string, reason?: string, timeoutMs = 60_000, message?: RegExp): Promise<Tc> {
   try {
     return await wait(
       `${name}: ${type}=${status}${reason === undefined ? '' : ` (${reason})`}`,
@@ -68,7 +68,8 @@ async function waitCondition(name: string, type: string, status: string, reason?
         const tc = await getTc(name);
         const c = condition(tc, type);
         why(JSON.stringify({ conditions: tc?.status?.conditions?.map((x) => `${x.type}=${x.status} ${x.reason}: ${x.message}`), shards: tc?.status?.shards }));
-        return c?.status === status && (reason === undefined || c.reason === reason) && tc?.status?.observedGeneration === tc?.metadata.generation ? tc : undefined;
+        const matches = c?.status === status && (reason === undefined || c.reason === reason) && (message === undefined || message.test(c.message));
+        return matches && tc?.status?.observedGeneration === tc?.metadata.generation ? tc : undefined;
       },
       timeoutMs,
     );
@@ -307,9 +308,9 @@ describe('operator on a real apiserver (hybrid: KWOK pods, real ingester process
       const sts = await kube.expectOk('GET', STS_PATH(`${name}-ingester`));
       return sts.status?.readyReplicas === 2 ? true : undefined;
     });
-    const notReady = await waitCondition(name, 'Ready', 'False', 'IngestersNotReady');
+    // Settles once the StatefulSet's status (all updated) has reached the TracingCluster's.
+    const notReady = await waitCondition(name, 'Ready', 'False', 'IngestersNotReady', 60_000, /0\/2 ingesters ready; 4 of 4 shards have no owner/);
     expect(notReady.status?.ingesters).toEqual({ replicas: 2, ready: 0 });
-    expect(condition(notReady, 'Ready')?.message).toMatch(/0\/2 ingesters ready; 4 of 4 shards have no owner/);
 
     await Promise.all([startIngester(name, `${name}-ingester-0`), startIngester(name, `${name}-ingester-1`)]);
     const ready = await waitCondition(name, 'Ready', 'True', 'AllReady');
@@ -321,8 +322,7 @@ describe('operator on a real apiserver (hybrid: KWOK pods, real ingester process
     const victim = ingesters.get(`${name}-ingester-1`)!;
     await victim.proc.stop('SIGKILL');
     // KWOK keeps the pod Running and Ready; the operator also counts ingesters registered in etcd.
-    const degraded = await waitCondition(name, 'Degraded', 'True', 'IngestersNotReady', 30_000);
-    expect(condition(degraded, 'Degraded')?.message).toMatch(/1\/2 ingesters ready/);
+    const degraded = await waitCondition(name, 'Degraded', 'True', 'IngestersNotReady', 30_000, /1\/2 ingesters ready/);
     expect(condition(degraded, 'Ready')).toMatchObject({ status: 'False', reason: 'IngestersNotReady' });
     // The survivor takes every shard once the victim's lease (2 s) lapses.
     const failedOver = await wait('every shard owned again (failover)', async (why) => {
@@ -383,6 +383,33 @@ describe('operator on a real apiserver (hybrid: KWOK pods, real ingester process
       const sts = await kube.expectOk('GET', STS_PATH(`${name}-querier`));
       return sts.spec.replicas === 2 ? true : undefined;
     });
+    await waitCondition(name, 'Ready', 'True', 'AllReady', 60_000);
+  });
+
+  it('SIGTERM → the leader exits 0 and releases the Lease, so a standby leads at once; /metrics shows both levels', async () => {
+    const b = operators.get('operator-b')!;
+    const c = await startOperator('operator-c');
+    expect(await readyz(c)).toBe('ready: standby');
+    // operator-b's shard controller for the cluster leads once operator-a's (SIGKILLed) lease in
+    // that cluster's etcd has lapsed: both levels of leadership show in one /metrics page.
+    const shardLeader = new RegExp(`^skein_controller_leader\\{[^}]*tracingcluster="${NS}/${name}"[^}]*\\} 1$`, 'm');
+    const metricsB = await wait('operator-b to lead the shard controller of the cluster', async (why) => {
+      const text = await (await fetch(`http://${b.ready['admin']}/metrics`)).text();
+      why(text.split('\n').filter((l) => l.startsWith('skein_controller_leader')).join(' '));
+      return shardLeader.test(text) ? text : undefined;
+    }, 30_000);
+    expect(metricsB).toMatch(/^skein_operator_leader\S* 1$/m);
+    expect(metricsB).toMatch(/^skein_operator_reconciles_total\{[^}]*result="success"[^}]*\} [1-9]/m);
+    const stoppedAt = Date.now();
+    expect(await b.stop('SIGTERM')).toBe(0);
+    stoppedOperators.add(b);
+    await wait('operator-c to lead', async (why) => {
+      const r = await readyz(c);
+      why(r);
+      return r === 'ready: leader' ? true : undefined;
+    }, 30_000);
+    // Released, not expired: well inside the Lease duration.
+    expect(Date.now() - stoppedAt).toBeLessThan(OPERATOR_LEASE_SECONDS * 1000);
     await waitCondition(name, 'Ready', 'True', 'AllReady', 60_000);
   });
 
