@@ -305,6 +305,104 @@ const SamplingSchema = withCel(
   ],
 );
 
+const probability = (description: string) => z.number().min(0).max(1).describe(description);
+const listKeyName = (description: string) => z.string().min(1).max(253).describe(description);
+
+/** A list keyed by `name` (Kubernetes API conventions prefer lists with merge keys over maps). */
+function uniqueNames<T extends { name: string }>(max: number) {
+  return (list: readonly T[], ctx: z.RefinementCtx) => {
+    if (list.length > max) return;
+    const seen = new Set<string>();
+    list.forEach((item, i) => {
+      if (seen.has(item.name)) ctx.addIssue({ code: 'custom', message: `duplicate name ${JSON.stringify(item.name)}`, path: [i, 'name'] });
+      seen.add(item.name);
+    });
+  };
+}
+
+const jsRegex = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine(
+      (source) => {
+        try {
+          new RegExp(source);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'must be a valid regular expression (JavaScript syntax)' },
+    )
+    .describe(description);
+
+const AgentSamplingSchema = z
+  .object({
+    probability: probability('Share of traces the agents keep (by trace ID, the same decision in every pod), for services without their own rate.').default(1),
+    services: z
+      .array(
+        z.object({
+          name: listKeyName('service.name as the application reports it.'),
+          probability: probability('Share of this service\'s traces kept. Default: spec.agent.sampling.probability.').optional(),
+          maxTracesPerSecond: z.number().positive().max(1e9).optional().describe('Most traces kept per second per agent for this service.'),
+          operations: z
+            .array(z.object({ name: listKeyName('Span name of the trace\'s root as the agent sees it.'), probability: probability('Share of these traces kept.') }))
+            .max(64)
+            .superRefine(uniqueNames(64))
+            .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+            .optional()
+            .describe('Rates by operation; the most specific rate wins.'),
+        }),
+      )
+      .max(256)
+      .superRefine(uniqueNames(256))
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+      .optional()
+      .describe('Rates by service.'),
+  })
+  .describe('Head sampling in the agents. Traces marked debug are always kept. Changes reach running agents through the ingesters, without restarting pods.');
+
+const AgentScrubbingSchema = z
+  .object({
+    disableBuiltins: z
+      .array(z.string().min(1).max(64))
+      .max(32)
+      .meta({ 'x-kubernetes-list-type': 'set' })
+      .optional()
+      .describe('Built-in rules to turn off by name ("*" for all): authorization headers, passwords, tokens, API keys, card numbers.'),
+    rules: z
+      .array(
+        withCel(
+          z.object({
+            name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'use 1-64 of a-z, 0-9, "-" and "_", starting with a letter or digit').describe('Rule name (a metric label).'),
+            key: jsRegex('Attribute keys this rule applies to.').optional(),
+            value: jsRegex('String values (or parts of them) this rule applies to.').optional(),
+            ignoreCase: z.boolean().default(false).describe('Match key and value case-insensitively.'),
+            action: z.enum(['redact', 'hash', 'drop']).describe('redact: replace the match; hash: replace it with a keyed hash; drop: remove the attribute.'),
+          }),
+          [{ rule: 'has(self.key) || has(self.value)', message: 'a rule needs a key or a value pattern (or both)', holds: (r) => r.key !== undefined || r.value !== undefined }],
+        ),
+      )
+      .max(64)
+      .superRefine(uniqueNames(64))
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+      .optional()
+      .describe('Extra rules, applied after the built-ins.'),
+  })
+  .describe('Attribute scrubbing in the agents, before anything leaves the pod.');
+
+const AgentSchema = z
+  .object({
+    image: z.string().min(1).max(512).optional().describe('Image of the injected agent. Default: the cluster\'s image.'),
+    resources: resources('agent sidecar').optional(),
+    queueMaxBytes: withCel(quantity().describe('Bound on spans an agent holds while the ingesters are away; beyond it new spans are dropped and counted.'), [positiveQuantity]).default('32Mi'),
+    sampling: AgentSamplingSchema.prefault({}),
+    scrubbing: AgentScrubbingSchema.prefault({}),
+  })
+  .describe('The agent sidecar injected into annotated pods (tracing.skein.dev/inject).');
+
 export const TracingClusterSpecSchema = withCel(
   z
     .object({
@@ -324,6 +422,7 @@ export const TracingClusterSpecSchema = withCel(
       retention: RetentionSchema.prefault({}),
       compaction: CompactionSchema.prefault({}),
       sampling: SamplingSchema.prefault({}),
+      agent: AgentSchema.prefault({}),
     })
     .describe('Desired state of the tracing cluster.'),
   [

@@ -61,6 +61,20 @@ export const VALID_SPECS: readonly ValidSpecCase[] = [
     },
   },
   {
+    title: 'agent sampling by service and operation, scrub rules, a queue bound',
+    spec: {
+      agent: {
+        queueMaxBytes: '64Mi',
+        resources: { limits: { memory: '256Mi' } },
+        sampling: { probability: 0.25, services: [{ name: 'checkout', probability: 1, operations: [{ name: 'GET /health', probability: 0 }] }, { name: 'search', maxTracesPerSecond: 50 }] },
+        scrubbing: { disableBuiltins: ['credit-card'], rules: [{ name: 'session-ids', key: '^session\\.id$', action: 'hash' }, { name: 'emails', value: '[^@\\s]+@[^@\\s]+', ignoreCase: true, action: 'redact' }] },
+      },
+    },
+    expect: (s) => {
+      if (s.agent.sampling.probability !== 0.25 || s.agent.scrubbing.rules?.[0]?.ignoreCase !== false) throw new Error('agent defaults');
+    },
+  },
+  {
     title: 'shard bounds 1 and 4096',
     spec: { shards: 1 },
   },
@@ -146,6 +160,13 @@ export const INVALID_SPECS: readonly InvalidSpecCase[] = [
     field: 'spec.sampling',
     ...cel('keeps no traces: set keepPercent above 0, keepErrors, or keepSlowerThan'),
   },
+  {
+    title: 'a scrub rule with neither key nor value',
+    spec: { agent: { scrubbing: { rules: [{ name: 'nothing', action: 'drop' }] } } },
+    field: 'spec.agent.scrubbing.rules[0]',
+    ...cel('a rule needs a key or a value pattern (or both)'),
+  },
+  { title: 'an agent sampling probability above 1', spec: { agent: { sampling: { probability: 1.5 } } }, field: 'spec.agent.sampling.probability', apiserver: /should be less than or equal to 1/, validator: /<=1/ },
   { title: 'sampling above 100%', spec: { sampling: { keepPercent: 101 } }, field: 'spec.sampling.keepPercent', apiserver: /should be less than or equal to 100/, validator: /<=100/ },
   { title: 'an empty image', spec: { image: '' }, field: 'spec.image', apiserver: /should be at least 1 chars long/, validator: />=1 characters/ },
   {
