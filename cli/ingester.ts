@@ -11,8 +11,9 @@ import { createRegistry } from '../common/metrics/index.js';
 import { DEFAULT_SPAN_LIMITS } from '../common/otlp/index.js';
 import { createEtcdCoordinator, createKeyspace } from '../common/coord/index.js';
 import { startNativeGrpcServer } from '../common/grpc/index.js';
-import { buildIngesterRpcHandlers, createIngesterClientPool } from '../common/rpc/index.js';
+import { AGENT_POLICY_PATH, buildIngesterRpcHandlers, createIngesterClientPool } from '../common/rpc/index.js';
 import { createClusterIngester } from '../ingester/cluster-ingester.js';
+import { createPolicyRelay } from '../ingester/policy-relay.js';
 import { startGrpcReceiver, buildOtlpHttpApp } from '../ingester/receivers/index.js';
 
 export const INGESTER_FLAGS = [
@@ -81,6 +82,8 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
     clients,
   });
 
+  const policyRelay = createPolicyRelay({ coord, keyspace: createKeyspace(config.namespace, config.cluster), logger });
+
   const apps: FastifyInstance[] = [];
   const listen = async (app: FastifyInstance, port: number): Promise<number> => {
     apps.push(app);
@@ -108,6 +111,7 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
       maxRequestBytes: config['max-request-bytes'],
       tenancyRequired: config['tenancy-required'],
       service: ingester.service,
+      extraHandlers: new Map([[AGENT_POLICY_PATH, policyRelay.handler]]),
     });
     const otlpHttpPort = await listen(
       buildOtlpHttpApp({ maxRequestBytes: config['max-request-bytes'], tenancyRequired: config['tenancy-required'], service: ingester.service, logger }),
@@ -134,6 +138,7 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
     await closeListeners(AbortSignal.timeout(1000));
     await ingester.leave(AbortSignal.timeout(1000)).catch(() => undefined);
     clients.close();
+    policyRelay.close();
     await coord.close();
     return 1;
   }
@@ -155,6 +160,7 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
         await ingester.leave(AbortSignal.timeout(Math.max(0, budget - 2000)));
         await closeListeners(AbortSignal.timeout(1000));
         clients.close();
+        policyRelay.close();
         await coord.close();
         clearTimeout(timer);
         logger.info('stopped cleanly');

@@ -82,6 +82,12 @@ export const PolicyValue = z.object({
     /** Keep traces with a span at least this long; absent = no latency rule. */
     keepSlowerThanMs: z.number().int().min(0).optional(),
   }),
+  /**
+   * The agents' head sampling and scrubbing, relayed by the ingesters to every agent (agents never
+   * talk to etcd). Kept opaque here: the agent validates it with its own schema and keeps its
+   * previous settings when it does not parse.
+   */
+  agent: z.object({ sampling: z.record(z.string(), z.unknown()), scrubbing: z.record(z.string(), z.unknown()) }).optional(),
 });
 export type PolicyValue = z.infer<typeof PolicyValue>;
 

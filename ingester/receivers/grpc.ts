@@ -17,6 +17,8 @@ export interface GrpcReceiverOptions {
   readonly maxRequestBytes: number;
   readonly tenancyRequired: boolean;
   readonly service: ExportService;
+  /** More unary methods on the same port (e.g. AgentPolicy/Get for the agents that export here). */
+  readonly extraHandlers?: ReadonlyMap<string, UnaryHandler>;
 }
 
 export interface GrpcReceiver {
@@ -46,7 +48,7 @@ export async function startGrpcReceiver(options: GrpcReceiverOptions): Promise<G
     host: options.host,
     port: options.port,
     maxRequestBytes: options.maxRequestBytes,
-    handlers: new Map([[TRACE_SERVICE_EXPORT_PATH, exportHandler]]),
+    handlers: new Map([...(options.extraHandlers ?? []), [TRACE_SERVICE_EXPORT_PATH, exportHandler]]),
     onRefused: (code) => options.service.refused('grpc', code),
   });
   return server;

@@ -380,7 +380,9 @@ const AgentScrubbingSchema = z
             key: jsRegex('Attribute keys this rule applies to.').optional(),
             value: jsRegex('String values (or parts of them) this rule applies to.').optional(),
             ignoreCase: z.boolean().default(false).describe('Match key and value case-insensitively.'),
-            action: z.enum(['redact', 'hash', 'drop']).describe('redact: replace the match; hash: replace it with a keyed hash; drop: remove the attribute.'),
+            // `hash` (keyed HMAC, agent --agent-config) is not offered here yet: its key would have to
+            // reach every injected agent without appearing in pod specs.
+            action: z.enum(['redact', 'drop']).describe('redact: replace the match with [REDACTED]; drop: remove the attribute.'),
           }),
           [{ rule: 'has(self.key) || has(self.value)', message: 'a rule needs a key or a value pattern (or both)', holds: (r) => r.key !== undefined || r.value !== undefined }],
         ),

@@ -18,6 +18,31 @@ export function computePolicy(spec: TracingClusterSpec): PolicyContent {
       keepErrors: spec.sampling.keepErrors,
       ...(keepSlowerThan === undefined ? {} : { keepSlowerThanMs: ms(keepSlowerThan) }),
     },
+    agent: computeAgentConfig(spec),
+  };
+}
+
+/**
+ * spec.agent's sampling and scrubbing in the agent's own config shape (agent/agent-config.ts
+ * `sampling` and `scrubbing` sections): relayed to running agents through the policy, and passed
+ * inline to injected agents so the first span is already treated as configured.
+ */
+export function computeAgentConfig(spec: TracingClusterSpec): { sampling: Record<string, unknown>; scrubbing: Record<string, unknown> } {
+  const { sampling, scrubbing } = spec.agent;
+  const services: Record<string, unknown> = {};
+  for (const s of sampling.services ?? []) {
+    services[s.name] = {
+      ...(s.probability === undefined ? {} : { probability: s.probability }),
+      ...(s.maxTracesPerSecond === undefined ? {} : { maxTracesPerSecond: s.maxTracesPerSecond }),
+      operations: Object.fromEntries((s.operations ?? []).map((o) => [o.name, o.probability])),
+    };
+  }
+  return {
+    sampling: { defaultProbability: sampling.probability, services },
+    scrubbing: {
+      disableBuiltins: [...(scrubbing.disableBuiltins ?? [])],
+      rules: (scrubbing.rules ?? []).map((r) => ({ name: r.name, ...(r.key === undefined ? {} : { key: r.key }), ...(r.value === undefined ? {} : { value: r.value }), ignoreCase: r.ignoreCase, action: r.action })),
+    },
   };
 }
 

@@ -5,7 +5,7 @@
 export { createOperator, FIELD_MANAGER, type Operator, type OperatorOptions } from './operator.js';
 export { createReconciler, parseKey, workloadFacts, FINALIZER, ETCD_MEMBERS_ANNOTATION, type Reconcile, type ReconcileResult, type ReconcilerOptions } from './reconciler.js';
 export { createClusterControllers, type ClusterControllers, type ClusterControllerState, type ClusterControllersOptions, type ClusterTarget } from './cluster-controllers.js';
-export { computeClusterTarget, computeEtcdEndpoints, computePolicy } from './cluster-target.js';
+export { computeAgentConfig, computeClusterTarget, computeEtcdEndpoints, computePolicy } from './cluster-target.js';
 export { computeImmutableChanges, type ImmutableChanges } from './immutable.js';
 export { createEventRecorder, type EventRecorder, type EventType } from './events.js';
 export { createWorkQueue, runWorkers, type WorkQueue, type WorkQueueOptions } from './queue.js';

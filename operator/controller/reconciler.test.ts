@@ -244,6 +244,7 @@ describe('reconcile: first pass', () => {
       retention: { tracesMs: 24 * 3_600_000 },
       compaction: { enabled: true, windowMs: 3_600_000, maxBlockBytes: 4 * 2 ** 30 },
       sampling: { keepPercent: 50, keepErrors: true },
+      agent: { sampling: { defaultProbability: 1, services: {} }, scrubbing: { disableBuiltins: [], rules: [] } },
     });
   });
 

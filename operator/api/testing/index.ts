@@ -67,7 +67,7 @@ export const VALID_SPECS: readonly ValidSpecCase[] = [
         queueMaxBytes: '64Mi',
         resources: { limits: { memory: '256Mi' } },
         sampling: { probability: 0.25, services: [{ name: 'checkout', probability: 1, operations: [{ name: 'GET /health', probability: 0 }] }, { name: 'search', maxTracesPerSecond: 50 }] },
-        scrubbing: { disableBuiltins: ['credit-card'], rules: [{ name: 'session-ids', key: '^session\\.id$', action: 'hash' }, { name: 'emails', value: '[^@\\s]+@[^@\\s]+', ignoreCase: true, action: 'redact' }] },
+        scrubbing: { disableBuiltins: ['credit-card'], rules: [{ name: 'session-ids', key: '^session\\.id$', action: 'drop' }, { name: 'emails', value: '[^@\\s]+@[^@\\s]+', ignoreCase: true, action: 'redact' }] },
       },
     },
     expect: (s) => {
