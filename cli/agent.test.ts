@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../common/config/index.js';
 import { AgentConfigSchema } from '../agent/index.js';
-import { AGENT_FLAGS, buildAgentConfig, parseAgentFile, type AgentFlags } from './agent.js';
+import { AGENT_FLAGS, buildAgentConfig, parseAgentFile, readAgentFile, type AgentFlags } from './agent.js';
 
 function flags(argv: string[] = []): AgentFlags {
   const r = loadConfig(AGENT_FLAGS, argv, {});
@@ -69,5 +69,18 @@ describe('skein agent configuration', () => {
     const r = buildAgentConfig(flags(argv), file);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.message).toMatch(re);
+  });
+});
+
+describe('--agent-config inline JSON (injected sidecars)', () => {
+  it('reads the sections from the flag value itself when it starts with "{"', () => {
+    const r = readAgentFile(' {"sampling":{"defaultProbability":0.25},"scrubbing":{"rules":[]}}');
+    expect(r).toEqual({ ok: true, value: { sampling: { defaultProbability: 0.25 }, scrubbing: { rules: [] } } });
+  });
+
+  it('names the inline source in its errors', () => {
+    const r = readAgentFile('{"sampling":');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.message).toMatch(/^--agent-config \(inline JSON\): not valid JSON/);
   });
 });

@@ -104,8 +104,14 @@ export function buildAgentConfig(flags: AgentFlags, file: AgentFileSections): Pa
   return { ok: true, value: result.data };
 }
 
-function readAgentFile(file: string): Parsed<AgentFileSections> {
+/**
+ * --agent-config names a JSON file, or is the JSON itself when it starts with `{`: the injected
+ * sidecar gets its cluster's settings inline (SKEIN_AGENT_CONFIG), since a pod in another namespace
+ * cannot mount the cluster's ConfigMap (SIGHUP re-reads the same text: a no-op).
+ */
+export function readAgentFile(file: string): Parsed<AgentFileSections> {
   if (file === '') return { ok: true, value: {} };
+  if (file.trimStart().startsWith('{')) return parseAgentFile(file, '--agent-config (inline JSON)');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

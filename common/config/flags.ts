@@ -161,7 +161,7 @@ export const FLAGS = {
   },
   'agent-config': {
     name: 'agent-config',
-    description: 'Agent: JSON file with the sampling, scrubbing, retry and headSampler sections (README "Agent"); sampling and scrubbing are re-read on SIGHUP. Empty = defaults (keep every span, built-in scrub rules).',
+    description: 'Agent: JSON file with the sampling, scrubbing, retry and headSampler sections (README "Agent"), or that JSON itself when it starts with "{" (how injected sidecars get it); a file\'s sampling and scrubbing are re-read on SIGHUP. Empty = defaults (keep every span, built-in scrub rules).',
     schema: z.string().default(''),
     defaultText: '(none)',
   },
