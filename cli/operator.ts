@@ -20,6 +20,13 @@ export const OPERATOR_FLAGS = [
   'member-id',
   'component-image',
   'etcd-image',
+  'webhook-port',
+  'webhook-secret',
+  'webhook-config-name',
+  'webhook-service',
+  'webhook-url',
+  'webhook-timeout-seconds',
+  'native-sidecars',
   'host',
   'admin-port',
   'log-level',
@@ -43,6 +50,7 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   const identity = config['member-id'] === '' ? os.hostname() : config['member-id'];
   const logger = createRootLogger({ component: 'operator', level: config['log-level'] });
   const registry = createRegistry({ labels: { member: identity } });
+  const host = config.host;
 
   let kube;
   try {
@@ -69,9 +77,23 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
     // The same bound for each cluster's shard controller lease in that cluster's etcd: after a
     // leader crash, shard assignment resumes about when reconciling does.
     clusterLeaseTtlSeconds: config['lease-ttl-seconds'],
+    nativeSidecar: config['native-sidecars'],
+    ...(config['webhook-port'] === 0
+      ? {}
+      : {
+          webhook: {
+            host,
+            port: config['webhook-port'],
+            namespace: config['lease-namespace'],
+            secretName: config['webhook-secret'],
+            configName: config['webhook-config-name'],
+            serviceName: config['webhook-service'],
+            timeoutSeconds: config['webhook-timeout-seconds'],
+            ...(config['webhook-url'] === '' ? {} : { url: config['webhook-url'], extraDnsNames: [new URL(config['webhook-url']).hostname] }),
+          },
+        }),
   });
 
-  const host = config.host;
   const admin = Fastify({ logger: false });
   admin.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
   admin.get('/readyz', async (_req, reply) => {

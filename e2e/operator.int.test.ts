@@ -99,6 +99,9 @@ async function startOperator(id: string): Promise<StartedChild> {
       String(OPERATOR_LEASE_SECONDS),
       '--component-image',
       'skein:e2e',
+      // Injection has its own suite (e2e/injection.int.test.ts); several operators share this host.
+      '--webhook-port',
+      '0',
     ],
     readyMessage: 'skein ready',
     timeoutMs: 30_000,

@@ -7,11 +7,13 @@ import type { Coordinator } from '../../common/coord/index.js';
 import { createEtcdCoordinator } from '../../common/coord/index.js';
 import type { Logger } from '../../common/log/index.js';
 import { counter, createRegistry, gauge, histogram, type Registry } from '../../common/metrics/index.js';
-import { API_VERSION, KIND } from '../api/index.js';
+import { API_VERSION, KIND, validateTracingCluster } from '../api/index.js';
 import { createInformer, createLeaseElector, type Informer, type KindRef, type KubeClient, type KubeObject, type LeaseElector } from '../kube/index.js';
 import { LABEL_MANAGED_BY, MANAGED_BY, MANAGED_KINDS } from '../manifests/index.js';
 import { createClusterControllers, type ClusterControllers } from './cluster-controllers.js';
 import { createEventRecorder } from './events.js';
+import type { CachedCluster } from './injection.js';
+import { createInjectionRuntime, type InjectionRuntime, type WebhookSettings } from './injection-runtime.js';
 import { mergeExpositions } from './metrics-text.js';
 import { createWorkQueue, runWorkers } from './queue.js';
 import { createReconciler } from './reconciler.js';
@@ -39,6 +41,10 @@ export interface OperatorOptions {
   readonly retryPeriodSeconds?: number;
   /** Shard-controller lease TTL in each cluster's etcd. */
   readonly clusterLeaseTtlSeconds?: number;
+  /** Sidecar injection: the admission webhook every replica serves. Absent: no injection. */
+  readonly webhook?: WebhookSettings;
+  /** Inject the agent as a native sidecar (Kubernetes ≥ 1.29). Default true. */
+  readonly nativeSidecar?: boolean;
 }
 
 export interface Operator {
@@ -63,6 +69,7 @@ export function createOperator(options: OperatorOptions): Operator {
 
   const clusterRegistries = new Map<string, Registry>();
   let enqueue: ((key: string) => void) | undefined;
+  let injection: InjectionRuntime | undefined;
 
   const clusters: ClusterControllers = createClusterControllers({
     connect: options.connectEtcd ?? ((endpoints) => createEtcdCoordinator({ endpoints })),
@@ -88,6 +95,7 @@ export function createOperator(options: OperatorOptions): Operator {
     etcdImage: options.etcdImage,
     version: options.version,
     fieldManager: FIELD_MANAGER,
+    injectionMissed: (key) => injection?.missed(key),
   });
 
   const namespaces: (string | undefined)[] = options.watchNamespaces.length === 0 ? [undefined] : [...options.watchNamespaces];
@@ -120,6 +128,50 @@ export function createOperator(options: OperatorOptions): Operator {
     for (const kind of MANAGED_KINDS) watch(kind, ns, `${LABEL_MANAGED_BY}=${MANAGED_BY}`, keyOfOwner);
   }
 
+  // Sidecar injection reads TracingClusters (validated once per resourceVersion) and namespaces
+  // from the caches: an admission must not wait on the API server.
+  if (options.webhook !== undefined) {
+    const nsInformer = createInformer({
+      client: kube,
+      kind: { apiVersion: 'v1', kind: 'Namespace' },
+      onChange: () => {},
+      onError: (e) => logger.warn({ err: e, kind: 'Namespace' }, 'watch failed; retrying with back-off'),
+      backoff: { initialMs: 200, maxMs: 30_000 },
+      signal: abort.signal,
+    });
+    informers.push(nsInformer);
+    const validated = new Map<string, { rv: string | undefined; cluster: CachedCluster | undefined }>();
+    const clustersView = (): CachedCluster[] => {
+      const out: CachedCluster[] = [];
+      const seen = new Set<string>();
+      for (const o of tcInformers.flatMap((i) => i.list())) {
+        const uid = o.metadata.uid ?? `${o.metadata.namespace}/${o.metadata.name}`;
+        seen.add(uid);
+        let entry = validated.get(uid);
+        if (entry === undefined || entry.rv !== o.metadata.resourceVersion) {
+          const r = validateTracingCluster(o);
+          entry = { rv: o.metadata.resourceVersion, cluster: r.ok && o.metadata.namespace !== undefined ? { ref: { namespace: o.metadata.namespace, name: o.metadata.name }, tc: r.value } : undefined };
+          validated.set(uid, entry);
+        }
+        if (entry.cluster !== undefined && o.metadata.deletionTimestamp === undefined) out.push(entry.cluster);
+      }
+      for (const uid of validated.keys()) if (!seen.has(uid)) validated.delete(uid);
+      return out;
+    };
+    injection = createInjectionRuntime({
+      kube,
+      logger,
+      registry,
+      view: { clusters: clustersView, namespaceAnnotations: (ns) => nsInformer.get(undefined, ns)?.metadata.annotations },
+      settings: { componentImage: options.componentImage, nativeSidecar: options.nativeSidecar ?? true },
+      webhook: options.webhook,
+      watchNamespaces: options.watchNamespaces,
+      events: createEventRecorder({ kube, component: FIELD_MANAGER, instance: options.identity, logger }),
+      onMissedChanged: (key) => enqueue?.(key),
+      fieldManager: FIELD_MANAGER,
+    });
+  }
+
   /** Runs while this replica leads; returns when `signal` aborts (lease lost or shutdown). */
   const lead = async (signal: AbortSignal): Promise<void> => {
     leaderGauge.set(1);
@@ -130,6 +182,7 @@ export function createOperator(options: OperatorOptions): Operator {
       queueDepth.set(queue.length);
     };
     for (const o of tcInformers.flatMap((i) => i.list())) enqueue(`${o.metadata.namespace}/${o.metadata.name}`);
+    const upkeep = injection?.lead(signal).catch((e: unknown) => logger.error({ err: e }, 'injection upkeep stopped'));
     try {
       await runWorkers({
         queue,
@@ -152,6 +205,7 @@ export function createOperator(options: OperatorOptions): Operator {
         signal,
       });
     } finally {
+      await upkeep;
       enqueue = undefined;
       queue.shutDown();
       await clusters.stopAll();
@@ -167,6 +221,7 @@ export function createOperator(options: OperatorOptions): Operator {
   return {
     async start() {
       await Promise.all(informers.map((i) => i.start()));
+      await injection?.start();
       logger.info({ informers: informers.length, namespaces: options.watchNamespaces.length === 0 ? 'all' : options.watchNamespaces }, 'caches synced');
       elector = createLeaseElector({
         client: kube,
@@ -190,6 +245,7 @@ export function createOperator(options: OperatorOptions): Operator {
       await leading;
       await elector?.release().catch((e: unknown) => logger.warn({ err: e }, 'could not release the leader Lease; a standby takes over when it expires'));
       await clusters.stopAll();
+      await injection?.stop();
     },
     ready() {
       return informers.every((i) => i.synced());

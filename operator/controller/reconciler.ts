@@ -33,6 +33,8 @@ export interface ReconcilerOptions {
   readonly notReadyResyncMs?: number;
   /** Re-check every cluster this often even when nothing changed. */
   readonly resyncMs?: number;
+  /** Pods of a cluster that asked for the agent sidecar and run without it (undefined: not known yet). */
+  readonly injectionMissed?: (key: string) => number | undefined;
 }
 
 export interface ReconcileResult {
@@ -212,6 +214,8 @@ export function createReconciler(options: ReconcilerOptions): Reconcile {
       };
     }
     facts.endpoints = clusterEndpoints(name, namespace);
+    const missed = options.injectionMissed?.(key);
+    if (missed !== undefined) facts.injectionMissed = missed;
 
     const { ready } = await writeStatus();
     return { requeueAfterMs: ready && facts.storageProblem === undefined ? resyncMs : notReadyResyncMs };
