@@ -8,7 +8,10 @@ import { counter, gauge, type Registry } from '../../common/metrics/index.js';
 import type { KubeClient, KubeObject } from '../kube/index.js';
 import {
   buildMutatingWebhookConfiguration,
+  certificateInfo,
   createCertManager,
+  DEFAULT_RENEW_BEFORE_FRACTION,
+  isDueForRenewal,
   startWebhookServer,
   SYSTEM_NAMESPACES,
   type CertManager,
@@ -149,6 +152,9 @@ export function createInjectionRuntime(options: InjectionRuntimeOptions): Inject
       let nextReport = 0;
       while (!signal.aborted) {
         const now = Date.now();
+        // The Secret is re-read every few seconds: a serving certificate that became due (or was
+        // replaced by hand) is renewed now rather than at the next scheduled check.
+        if (material !== undefined && dueForRenewal(material.certPem, new Date(now))) nextCerts = Math.min(nextCerts, now);
         try {
           if (now >= nextCerts) {
             const result = await certs.reconcile();
@@ -166,7 +172,7 @@ export function createInjectionRuntime(options: InjectionRuntimeOptions): Inject
           nextCerts = Math.min(nextCerts, Date.now() + 5000);
           nextReport = Math.min(nextReport, Date.now() + 5000);
         }
-        await sleep(Math.max(100, Math.min(nextCerts, nextReport) - Date.now()), signal);
+        await sleep(Math.max(100, Math.min(nextCerts, nextReport, Date.now() + 2000) - Date.now()), signal);
       }
     },
     missed(key) {
@@ -180,6 +186,14 @@ export function createInjectionRuntime(options: InjectionRuntimeOptions): Inject
       await server?.close();
     },
   };
+}
+
+function dueForRenewal(certPem: string, now: Date): boolean {
+  try {
+    return isDueForRenewal(certificateInfo(certPem), now, DEFAULT_RENEW_BEFORE_FRACTION);
+  } catch {
+    return true; // unreadable: the cert manager replaces it
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateTracingCluster, type TracingClusterSpecInput } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
-import { AGENT_CONTAINER_NAME, applyJsonPatch, INJECTED_ANNOTATION, INJECT_ANNOTATION, type AdmissionRequest } from '../webhook/index.js';
+import { AGENT_CONTAINER_NAME, applyJsonPatch, INJECTED_ANNOTATION, INJECT_ANNOTATION, type AdmissionRequest, type JsonPatchOperation } from '../webhook/index.js';
 import { computeAdmission, computeAgentInjection, computeMissedInjections, DEFAULT_AGENT_RESOURCES, type CachedCluster, type InjectionView } from './injection.js';
 
 const cluster = (namespace: string, name: string, spec: TracingClusterSpecInput = {}): CachedCluster => {
@@ -44,7 +44,7 @@ describe('computeAdmission', () => {
     expect((out.patch?.length ?? 0) > 0).toBe(patched);
     expect((out.warnings?.length ?? 0) > 0).toBe(warning);
     if (patched) {
-      const after = applyJsonPatch(p, out.patch!) as KubeObject;
+      const after = applyJsonPatch(p, out.patch as JsonPatchOperation[]) as KubeObject;
       expect(after.metadata.annotations?.[INJECTED_ANNOTATION]).toBe('shop/traces');
       const init = (after.spec as { initContainers?: { name: string }[] }).initContainers ?? [];
       expect(init.map((c) => c.name)).toEqual([AGENT_CONTAINER_NAME]);
