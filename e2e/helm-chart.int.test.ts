@@ -1,6 +1,7 @@
 // The Helm chart (charts/skein), the examples and the Dockerfile, checked without a container engine:
 // `helm lint` passes; `helm template` with default and overridden values renders exactly the RBAC,
-// Deployment and security settings the operator is meant to run with (least privilege, non-root);
+// Deployment, webhook Service and security settings the operator is meant to run with (least
+// privilege, non-root; the MutatingWebhookConfiguration is the operator's to write, not the chart's);
 // the rendered objects — CRD included — are accepted by a real kube-apiserver through server-side
 // apply, the operator's pods are scheduled (KWOK marks them Running), and SubjectAccessReviews show
 // the ServiceAccount can do what the operator needs and nothing more. The examples are accepted by
@@ -31,6 +32,11 @@ const FIELD_MANAGER = 'skein-e2e';
 const FULLNAME = RELEASE; // the release name already contains the chart name
 const CLUSTER_NAME = `${RELEASE}-${NS}`; // ClusterRole/Binding carry the namespace too
 const SERVICE_ACCOUNT = FULLNAME;
+// The sidecar-injection webhook's objects: the operator creates the Secret and the configuration at
+// runtime; the chart names them (SKEIN_WEBHOOK_*) and renders only the Service.
+const WEBHOOK_SERVICE = `${FULLNAME}-webhook`;
+const WEBHOOK_SECRET = `${FULLNAME}-webhook-tls`;
+const WEBHOOK_CONFIG = CLUSTER_NAME;
 
 interface KubeObject {
   apiVersion: string;
@@ -60,8 +66,17 @@ const CLUSTER_RULES: PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+  // The webhook's own configuration: read any, change only its own (create cannot be named).
+  { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], verbs: ['get', 'list', 'watch', 'create'] },
+  { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [WEBHOOK_CONFIG], verbs: ['update', 'patch'] },
 ];
 const LEASE_RULES: PolicyRule[] = [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }];
+// The webhook's certificate Secret, in the release namespace only (reading is cluster-wide above).
+const WEBHOOK_TLS_RULES: PolicyRule[] = [
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['secrets'], resourceNames: [WEBHOOK_SECRET], verbs: ['update', 'patch'] },
+];
+const WEBHOOK_ENV = ['SKEIN_WEBHOOK_PORT', 'SKEIN_WEBHOOK_SECRET', 'SKEIN_WEBHOOK_CONFIG_NAME', 'SKEIN_WEBHOOK_SERVICE', 'SKEIN_WEBHOOK_TIMEOUT_SECONDS'];
 
 let helm: string;
 let helmHome: string;
@@ -153,7 +168,7 @@ describe('charts/skein rendered by helm', () => {
     expect(chart).toMatchObject({ apiVersion: 'v2', name: 'skein', version: '0.1.0', appVersion: pkg.version });
   });
 
-  it('renders the operator with defaults: least-privilege RBAC, two replicas with a PDB, non-root', async () => {
+  it('renders the operator with defaults: least-privilege RBAC, two replicas with a PDB, the webhook Service, non-root', async () => {
     const objects = await render();
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
       [
@@ -163,10 +178,15 @@ describe('charts/skein rendered by helm', () => {
         `PodDisruptionBudget/${FULLNAME}`,
         `Role/${FULLNAME}-leader-election`,
         `RoleBinding/${FULLNAME}-leader-election`,
+        `Role/${FULLNAME}-webhook-tls`,
+        `RoleBinding/${FULLNAME}-webhook-tls`,
         `Service/${FULLNAME}-metrics`,
+        `Service/${WEBHOOK_SERVICE}`,
         `ServiceAccount/${SERVICE_ACCOUNT}`,
       ].sort(),
     );
+    // Helm must never own the webhook configuration: the operator writes its caBundle.
+    expect(objects.filter((o) => o.kind === 'MutatingWebhookConfiguration' || o.kind === 'Secret')).toEqual([]);
     for (const o of objects) {
       expect(o.metadata.labels, `${o.kind} labels`).toMatchObject({
         'app.kubernetes.io/name': 'skein',
@@ -177,21 +197,26 @@ describe('charts/skein rendered by helm', () => {
       if (!o.kind.startsWith('Cluster')) expect(o.metadata.namespace, `${o.kind} namespace`).toBe(NS);
     }
 
-    // RBAC: exactly these rules, no wildcards, no resourceNames games.
+    // RBAC: exactly these rules, no wildcards; resourceNames only where they pin the webhook's own objects.
     const clusterRole = find(objects, 'ClusterRole');
+    const leaseRole = find(objects, 'Role', `${FULLNAME}-leader-election`);
+    const tlsRole = find(objects, 'Role', `${FULLNAME}-webhook-tls`);
     expect(clusterRole.rules).toEqual(CLUSTER_RULES);
-    expect(find(objects, 'Role').rules).toEqual(LEASE_RULES);
-    for (const rule of [...clusterRole.rules, ...find(objects, 'Role').rules] as PolicyRule[]) {
-      expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
+    expect(leaseRole.rules).toEqual(LEASE_RULES);
+    expect(tlsRole.rules).toEqual(WEBHOOK_TLS_RULES);
+    for (const rule of [...clusterRole.rules, ...leaseRole.rules, ...tlsRole.rules] as PolicyRule[]) {
+      expect([...rule.verbs, ...rule.resources, ...rule.apiGroups, ...(rule.resourceNames ?? [])]).not.toContain('*');
     }
     expect(find(objects, 'ClusterRoleBinding')).toMatchObject({
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CLUSTER_NAME },
       subjects: [{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NS }],
     });
-    expect(find(objects, 'RoleBinding')).toMatchObject({
-      roleRef: { kind: 'Role', name: `${FULLNAME}-leader-election` },
-      subjects: [{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NS }],
-    });
+    for (const role of [`${FULLNAME}-leader-election`, `${FULLNAME}-webhook-tls`]) {
+      expect(find(objects, 'RoleBinding', role)).toMatchObject({
+        roleRef: { kind: 'Role', name: role },
+        subjects: [{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NS }],
+      });
+    }
 
     // Deployment: `skein operator` configured through its flags' SKEIN_* variables.
     const deployment = find(objects, 'Deployment');
@@ -206,7 +231,7 @@ describe('charts/skein rendered by helm', () => {
     expect(container.args).toEqual(['operator']);
     const env = envOf(deployment);
     expect([...env.keys()].sort()).toEqual(
-      ['SKEIN_MEMBER_ID', 'SKEIN_LEASE_NAMESPACE', 'SKEIN_LEASE_NAME', 'SKEIN_COMPONENT_IMAGE', 'SKEIN_ETCD_IMAGE', 'SKEIN_LOG_LEVEL', 'SKEIN_ADMIN_PORT', 'SKEIN_HOST'].sort(),
+      ['SKEIN_MEMBER_ID', 'SKEIN_LEASE_NAMESPACE', 'SKEIN_LEASE_NAME', 'SKEIN_COMPONENT_IMAGE', 'SKEIN_ETCD_IMAGE', 'SKEIN_LOG_LEVEL', 'SKEIN_ADMIN_PORT', 'SKEIN_HOST', ...WEBHOOK_ENV].sort(),
     );
     expect(env.get('SKEIN_MEMBER_ID')).toEqual({ name: 'SKEIN_MEMBER_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
     expect(env.get('SKEIN_LEASE_NAMESPACE')).toEqual({ name: 'SKEIN_LEASE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
@@ -216,7 +241,16 @@ describe('charts/skein rendered by helm', () => {
     expect(env.get('SKEIN_LOG_LEVEL')?.value).toBe('info');
     expect(env.get('SKEIN_ADMIN_PORT')?.value).toBe('9096');
     expect(env.get('SKEIN_HOST')?.value).toBe('0.0.0.0');
-    expect(container.ports).toEqual([{ name: 'http-admin', containerPort: 9096, protocol: 'TCP' }]);
+    // The webhook: every replica serves it; the names are those of the objects the operator writes.
+    expect(env.get('SKEIN_WEBHOOK_PORT')?.value).toBe('9443');
+    expect(env.get('SKEIN_WEBHOOK_SECRET')?.value).toBe(WEBHOOK_SECRET);
+    expect(env.get('SKEIN_WEBHOOK_CONFIG_NAME')?.value).toBe(WEBHOOK_CONFIG);
+    expect(env.get('SKEIN_WEBHOOK_SERVICE')?.value).toBe(WEBHOOK_SERVICE);
+    expect(env.get('SKEIN_WEBHOOK_TIMEOUT_SECONDS')?.value).toBe('5');
+    expect(container.ports).toEqual([
+      { name: 'http-admin', containerPort: 9096, protocol: 'TCP' },
+      { name: 'https-webhook', containerPort: 9443, protocol: 'TCP' },
+    ]);
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http-admin' });
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http-admin' });
 
@@ -227,10 +261,12 @@ describe('charts/skein rendered by helm', () => {
     expect(container.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(container.resources.limits.memory).toEqual(expect.any(String));
 
-    // Metrics Service and PDB select the operator's pods.
-    const service = find(objects, 'Service');
+    // Metrics and webhook Services and the PDB select the operator's pods (every replica, leader or not).
+    const service = find(objects, 'Service', `${FULLNAME}-metrics`);
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(service.spec.ports).toEqual([{ name: 'http-admin', port: 9096, targetPort: 'http-admin', protocol: 'TCP' }]);
+    const webhook = find(objects, 'Service', WEBHOOK_SERVICE);
+    expect(webhook.spec).toEqual({ type: 'ClusterIP', selector: deployment.spec.selector.matchLabels, ports: [{ name: 'https-webhook', port: 443, targetPort: 'https-webhook', protocol: 'TCP' }] });
     const pdb = find(objects, 'PodDisruptionBudget');
     expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: deployment.spec.selector.matchLabels } });
   });
@@ -264,6 +300,31 @@ describe('charts/skein rendered by helm', () => {
     // A PDB of maxUnavailable 1 over one replica would protect nothing; explicit componentImage wins.
     const pinned = await render({ values: { componentImage: 'skein:1.2.3' } });
     expect(envOf(find(pinned, 'Deployment')).get('SKEIN_COMPONENT_IMAGE')?.value).toBe('skein:1.2.3');
+  });
+
+  it('renders the webhook settings, and nothing of the webhook when it is disabled', async () => {
+    const tuned = await render({ values: { webhook: { port: 10443, timeoutSeconds: 10 } } });
+    const deployment = find(tuned, 'Deployment');
+    const env = envOf(deployment);
+    expect(env.get('SKEIN_WEBHOOK_PORT')?.value).toBe('10443');
+    expect(env.get('SKEIN_WEBHOOK_TIMEOUT_SECONDS')?.value).toBe('10');
+    expect(deployment.spec.template.spec.containers[0].ports).toContainEqual({ name: 'https-webhook', containerPort: 10443, protocol: 'TCP' });
+    // The Service keeps 443 (what the operator writes into the configuration) and follows the named port.
+    expect(find(tuned, 'Service', WEBHOOK_SERVICE).spec.ports).toEqual([{ name: 'https-webhook', port: 443, targetPort: 'https-webhook', protocol: 'TCP' }]);
+
+    const off = await render({ values: { webhook: { enabled: false } } });
+    expect(off.filter((o) => o.metadata.name === WEBHOOK_SERVICE || o.metadata.name === `${FULLNAME}-webhook-tls`)).toEqual([]);
+    const offEnv = envOf(find(off, 'Deployment'));
+    // Port 0: the operator serves no webhook and writes no configuration; the other names are moot.
+    expect(offEnv.get('SKEIN_WEBHOOK_PORT')?.value).toBe('0');
+    expect(WEBHOOK_ENV.filter((name) => name !== 'SKEIN_WEBHOOK_PORT' && offEnv.has(name))).toEqual([]);
+    expect(find(off, 'Deployment').spec.template.spec.containers[0].ports).toEqual([{ name: 'http-admin', containerPort: 9096, protocol: 'TCP' }]);
+    expect(find(off, 'ClusterRole').rules).toEqual(CLUSTER_RULES.filter((r) => !r.apiGroups.includes('admissionregistration.k8s.io')));
+    expect(find(off, 'Role').rules).toEqual(LEASE_RULES);
+
+    // Values the apiserver or the pod would refuse fail at render time, naming the value.
+    await expect(render({ values: { webhook: { timeoutSeconds: 31 } } })).rejects.toThrow(/webhook\.timeoutSeconds must be in 1\.\.30/);
+    await expect(render({ values: { webhook: { port: 9096 } } })).rejects.toThrow(/webhook\.port must be/);
   });
 });
 
@@ -396,6 +457,7 @@ describe('charts/skein on a real apiserver', () => {
       group?: string;
       subresource?: string;
       namespace?: string;
+      name?: string;
     }
     const can = async (attrs: Access): Promise<boolean> => {
       const review = await kube.expectOk('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
@@ -405,7 +467,7 @@ describe('charts/skein on a real apiserver', () => {
           spec: {
             user: `system:serviceaccount:${NS}:${SERVICE_ACCOUNT}`,
             groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'],
-            resourceAttributes: { group: attrs.group ?? '', resource: attrs.resource, verb: attrs.verb, ...(attrs.subresource === undefined ? {} : { subresource: attrs.subresource }), ...(attrs.namespace === undefined ? {} : { namespace: attrs.namespace }) },
+            resourceAttributes: { group: attrs.group ?? '', resource: attrs.resource, verb: attrs.verb, ...(attrs.subresource === undefined ? {} : { subresource: attrs.subresource }), ...(attrs.namespace === undefined ? {} : { namespace: attrs.namespace }), ...(attrs.name === undefined ? {} : { name: attrs.name }) },
           },
         },
       });
@@ -423,6 +485,16 @@ describe('charts/skein on a real apiserver', () => {
       { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: elsewhere },
       { verb: 'get', resource: 'namespaces' },
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
+      // The webhook: its configuration (cluster-scoped) and its certificate Secret.
+      { verb: 'create', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' },
+      { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: WEBHOOK_CONFIG },
+      { verb: 'update', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: WEBHOOK_CONFIG },
+      { verb: 'watch', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' },
+      { verb: 'create', resource: 'secrets', namespace: NS },
+      { verb: 'update', resource: 'secrets', namespace: NS, name: WEBHOOK_SECRET },
+      { verb: 'patch', resource: 'secrets', namespace: NS, name: WEBHOOK_SECRET },
+      { verb: 'get', resource: 'pods', namespace: elsewhere },
+      { verb: 'create', resource: 'events', namespace: elsewhere },
     ];
     const denied: Access[] = [
       { verb: 'create', group: GROUP, resource: PLURAL, namespace: elsewhere },
@@ -432,6 +504,12 @@ describe('charts/skein on a real apiserver', () => {
       { verb: 'delete', resource: 'pods', namespace: elsewhere },
       { verb: 'create', resource: 'secrets', namespace: elsewhere },
       { verb: 'update', resource: 'secrets', namespace: elsewhere },
+      { verb: 'patch', resource: 'secrets', namespace: elsewhere, name: WEBHOOK_SECRET },
+      { verb: 'patch', resource: 'secrets', namespace: NS, name: 'someone-elses' },
+      { verb: 'delete', resource: 'secrets', namespace: NS, name: WEBHOOK_SECRET },
+      { verb: 'delete', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: WEBHOOK_CONFIG },
+      { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: 'someone-elses' },
+      { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', name: WEBHOOK_CONFIG },
       { verb: 'create', group: 'apps', resource: 'deployments', namespace: elsewhere },
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: elsewhere },
       { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: NS },
@@ -440,7 +518,7 @@ describe('charts/skein on a real apiserver', () => {
       { verb: 'update', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
     ];
     const verdicts = async (list: Access[]): Promise<string[]> =>
-      Promise.all(list.map(async (a) => `${(await can(a)) ? 'allowed' : 'denied'}: ${a.verb} ${a.group ?? 'core'}/${a.resource}${a.subresource === undefined ? '' : `/${a.subresource}`} in ${a.namespace ?? '(cluster)'}`));
+      Promise.all(list.map(async (a) => `${(await can(a)) ? 'allowed' : 'denied'}: ${a.verb} ${a.group ?? 'core'}/${a.resource}${a.subresource === undefined ? '' : `/${a.subresource}`}${a.name === undefined ? '' : ` ${a.name}`} in ${a.namespace ?? '(cluster)'}`));
     expect((await verdicts(allowed)).filter((v) => !v.startsWith('allowed'))).toEqual([]);
     expect((await verdicts(denied)).filter((v) => !v.startsWith('denied'))).toEqual([]);
   });

@@ -60,3 +60,38 @@ helm.sh/chart: {{ include "skein.chart" . }}
 {{- define "skein.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/*
+The sidecar-injection webhook's names, passed to the operator as SKEIN_WEBHOOK_* (it creates the
+Secret and the MutatingWebhookConfiguration itself). The Service name is a DNS label: at most 63
+characters with its suffix. The MutatingWebhookConfiguration is cluster-scoped, so it carries the
+release namespace like the ClusterRole.
+*/}}
+{{- define "skein.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "skein.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "skein.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "skein.fullname" .) }}
+{{- end }}
+
+{{- define "skein.webhookConfigName" -}}
+{{- include "skein.clusterName" . }}
+{{- end }}
+
+{{/* webhook.port and webhook.timeoutSeconds, checked at render time rather than at the operator's start. */}}
+{{- define "skein.webhookPort" -}}
+{{- $port := int .Values.webhook.port }}
+{{- if or (lt $port 1) (gt $port 65535) (eq $port 9096) }}
+{{- fail (printf "webhook.port must be in 1..65535 and not 9096 (the admin port), got %v" .Values.webhook.port) }}
+{{- end }}
+{{- $port }}
+{{- end }}
+
+{{- define "skein.webhookTimeoutSeconds" -}}
+{{- $t := int .Values.webhook.timeoutSeconds }}
+{{- if or (lt $t 1) (gt $t 30) }}
+{{- fail (printf "webhook.timeoutSeconds must be in 1..30 (the apiserver's limit), got %v" .Values.webhook.timeoutSeconds) }}
+{{- end }}
+{{- $t }}
+{{- end }}
