@@ -8,8 +8,9 @@ import Fastify from 'fastify';
 import { APP_VERSION, loadConfig, formatHelp, type FlagName } from '../common/config/index.js';
 import { createRootLogger } from '../common/log/index.js';
 import { createRegistry } from '../common/metrics/index.js';
-import { createOperator } from '../operator/controller/index.js';
-import { createKubeClient } from '../operator/kube/index.js';
+import { VersionApi } from '@kubernetes/client-node';
+import { createOperator, supportsNativeSidecars } from '../operator/controller/index.js';
+import { createKubeClient, loadKubeConfig } from '../operator/kube/index.js';
 
 export const OPERATOR_FLAGS = [
   'kubeconfig',
@@ -26,6 +27,7 @@ export const OPERATOR_FLAGS = [
   'webhook-service',
   'webhook-url',
   'webhook-timeout-seconds',
+  'webhook-certificate',
   'native-sidecars',
   'host',
   'admin-port',
@@ -53,10 +55,17 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
   const host = config.host;
 
   let kube;
+  let nativeSidecar = config['native-sidecars'] === 'true';
   try {
-    kube = createKubeClient(config.kubeconfig === '' ? {} : { kubeconfig: config.kubeconfig });
+    const kc = loadKubeConfig(config.kubeconfig === '' ? {} : { kubeconfig: config.kubeconfig });
+    kube = createKubeClient({ config: kc });
+    if (config['native-sidecars'] === 'auto' && config['webhook-port'] !== 0) {
+      const version = await kc.makeApiClient(VersionApi).getCode();
+      nativeSidecar = supportsNativeSidecars(version);
+      logger.info({ kubernetes: version.gitVersion, nativeSidecar }, 'sidecar injection mode chosen from the API server version');
+    }
   } catch (e) {
-    logger.error({ err: e }, 'no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account');
+    logger.error({ err: e }, 'cannot reach Kubernetes: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account (and check the API server is up)');
     return 1;
   }
   const operator = createOperator({
@@ -77,7 +86,7 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
     // The same bound for each cluster's shard controller lease in that cluster's etcd: after a
     // leader crash, shard assignment resumes about when reconciling does.
     clusterLeaseTtlSeconds: config['lease-ttl-seconds'],
-    nativeSidecar: config['native-sidecars'],
+    nativeSidecar,
     ...(config['webhook-port'] === 0
       ? {}
       : {
@@ -89,6 +98,7 @@ export async function runOperator(argv: readonly string[]): Promise<number> {
             configName: config['webhook-config-name'],
             serviceName: config['webhook-service'],
             timeoutSeconds: config['webhook-timeout-seconds'],
+            ...(config['webhook-certificate'] === '' ? {} : { certManagerCertificate: config['webhook-certificate'] }),
             ...(config['webhook-url'] === '' ? {} : { url: config['webhook-url'], extraDnsNames: [new URL(config['webhook-url']).hostname] }),
           },
         }),

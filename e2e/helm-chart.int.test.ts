@@ -326,6 +326,27 @@ describe('charts/skein rendered by helm', () => {
     await expect(render({ values: { webhook: { timeoutSeconds: 31 } } })).rejects.toThrow(/webhook\.timeoutSeconds must be in 1\.\.30/);
     await expect(render({ values: { webhook: { port: 9096 } } })).rejects.toThrow(/webhook\.port must be/);
   });
+
+  it('switches the webhook certificate to cert-manager when asked, and renders nothing of cert-manager by default', async () => {
+    expect((await render()).filter((o) => o.apiVersion.startsWith('cert-manager.io/'))).toEqual([]);
+    expect(envOf(find(await render(), 'Deployment')).has('SKEIN_WEBHOOK_CERTIFICATE')).toBe(false);
+
+    const cm = await render({ values: { webhook: { certManager: { enabled: true } } } });
+    const env = envOf(find(cm, 'Deployment'));
+    const serving = find(cm, 'Certificate', WEBHOOK_SERVICE);
+    // The operator reads the Secret this Certificate writes and names it in inject-ca-from.
+    expect(env.get('SKEIN_WEBHOOK_CERTIFICATE')?.value).toBe(WEBHOOK_SERVICE);
+    expect(serving.spec.secretName).toBe(env.get('SKEIN_WEBHOOK_SECRET')?.value);
+    expect(serving.spec.dnsNames).toEqual([`${WEBHOOK_SERVICE}.${NS}.svc`, `${WEBHOOK_SERVICE}.${NS}.svc.cluster.local`]);
+    // Its own CA: self-signed Issuer → CA Certificate → CA Issuer → serving Certificate.
+    const caIssuer = find(cm, 'Issuer', `${FULLNAME}-webhook-ca`);
+    expect(serving.spec.issuerRef).toEqual({ kind: 'Issuer', name: caIssuer.metadata.name });
+    expect(find(cm, 'Certificate', `${FULLNAME}-webhook-ca`).spec).toMatchObject({ isCA: true, secretName: caIssuer.spec.ca.secretName });
+
+    const external = await render({ values: { webhook: { certManager: { enabled: true, issuerRef: { kind: 'ClusterIssuer', name: 'corp-ca' } } } } });
+    expect(external.filter((o) => o.kind === 'Issuer')).toEqual([]);
+    expect(find(external, 'Certificate').spec.issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'corp-ca' });
+  });
 });
 
 describe('examples and the image', () => {

@@ -291,6 +291,12 @@ export const FLAGS = {
     schema: z.string().regex(/^$|^https:\/\/[^/\s]+\/\S*$/, 'expected an https:// URL with a path').default(''),
     defaultText: '(the Service)',
   },
+  'webhook-certificate': {
+    name: 'webhook-certificate',
+    description: 'Operator: name of a cert-manager Certificate (in --lease-namespace) that writes --webhook-secret; cert-manager then rotates it and injects the caBundle. Empty = the operator runs its own CA (no cert-manager needed).',
+    schema: z.string().regex(/^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a DNS-1123 name').default(''),
+    defaultText: '(own CA)',
+  },
   'webhook-timeout-seconds': {
     name: 'webhook-timeout-seconds',
     description: 'Operator: how long the API server waits for the webhook before admitting the pod without a sidecar (it fails open; such pods are reported).',
@@ -299,10 +305,9 @@ export const FLAGS = {
   },
   'native-sidecars': {
     name: 'native-sidecars',
-    description: 'Operator: inject the agent as a native sidecar (init container with restartPolicy Always, Kubernetes 1.29+); false = a regular container.',
-    schema: bool.default(true),
-    defaultText: 'true',
-    boolean: true,
+    description: 'Operator: inject the agent as a native sidecar (init container with restartPolicy Always): auto = when the API server is Kubernetes 1.29 or newer; true; false = a regular container.',
+    schema: z.enum(['auto', 'true', 'false']).default('auto'),
+    defaultText: 'auto',
   },
   'log-level': {
     name: 'log-level',

@@ -10,3 +10,5 @@ export { computeImmutableChanges, type ImmutableChanges } from './immutable.js';
 export { createEventRecorder, type EventRecorder, type EventType } from './events.js';
 export { createWorkQueue, runWorkers, type WorkQueue, type WorkQueueOptions } from './queue.js';
 export { mergeExpositions } from './metrics-text.js';
+export { computeAdmission, computeAgentInjection, computeMissedInjections, supportsNativeSidecars, DEFAULT_AGENT_RESOURCES, type CachedCluster, type InjectionSettings, type InjectionView, type MissedInjection } from './injection.js';
+export { createInjectionRuntime, type InjectionRuntime, type InjectionRuntimeOptions, type WebhookSettings } from './injection-runtime.js';

@@ -35,7 +35,15 @@ export interface WebhookSettings {
   readonly timeoutSeconds: number;
   /** Extra SANs of the serving certificate (127.0.0.1 for a URL webhook on this machine). */
   readonly extraDnsNames?: readonly string[];
+  /**
+   * A cert-manager Certificate (in `namespace`) that writes the Secret instead of the operator:
+   * the operator then only reads tls.crt/tls.key from it, and cert-manager's CA injector fills the
+   * caBundle (annotation cert-manager.io/inject-ca-from). Absent: the operator runs its own CA.
+   */
+  readonly certManagerCertificate?: string;
 }
+
+export const CERT_MANAGER_INJECT_ANNOTATION = 'cert-manager.io/inject-ca-from';
 
 export interface InjectionRuntimeOptions {
   readonly kube: KubeClient;
@@ -87,23 +95,37 @@ export function createInjectionRuntime(options: InjectionRuntimeOptions): Inject
   let missedByCluster: Map<string, number> | undefined;
   const reportedPods = new Set<string>();
 
+  const external = webhook.certManagerCertificate;
+  /** The serving material of a Secret written by cert-manager (kubernetes.io/tls + ca.crt). */
+  const readExternal = async (): Promise<ServingMaterial | undefined> => {
+    const secret = await kube.get({ apiVersion: 'v1', kind: 'Secret', namespace: webhook.namespace, name: webhook.secretName });
+    const data = (secret as { data?: Record<string, string> } | undefined)?.data;
+    const text = (k: string): string | undefined => (data?.[k] === undefined ? undefined : Buffer.from(data[k], 'base64').toString('utf8'));
+    const certPem = text('tls.crt');
+    const keyPem = text('tls.key');
+    if (certPem === undefined || keyPem === undefined) return undefined;
+    return { certPem, keyPem, caBundlePem: text('ca.crt') ?? '' };
+  };
   const loadTls = async (): Promise<void> => {
     try {
-      material = (await certs.current()) ?? material;
+      material = (external !== undefined ? await readExternal() : await certs.current()) ?? material;
     } catch (e) {
       log.warn({ err: e }, 'could not read the webhook certificate Secret; serving with the previous one');
     }
   };
 
   const applyWebhookConfiguration = async (): Promise<void> => {
-    const bundle = material?.caBundlePem;
-    const config = buildMutatingWebhookConfiguration({
+    // With cert-manager its CA injector owns caBundle; naming it here too would make two writers fight.
+    const bundle = external !== undefined ? undefined : material?.caBundlePem;
+    const built = buildMutatingWebhookConfiguration({
       name: webhook.configName,
       ...(webhook.url !== undefined ? { url: webhook.url } : { service: { namespace: webhook.namespace, name: webhook.serviceName, port: 443, path: '/mutate' } }),
       ...(bundle === undefined ? {} : { caBundlePem: bundle }),
       excludedNamespaces: [...SYSTEM_NAMESPACES, webhook.namespace],
       timeoutSeconds: webhook.timeoutSeconds,
     });
+    const config =
+      external === undefined ? built : { ...built, metadata: { ...built.metadata, annotations: { ...built.metadata.annotations, [CERT_MANAGER_INJECT_ANNOTATION]: `${webhook.namespace}/${external}` } } };
     await kube.apply(config, { fieldManager: options.fieldManager, force: true });
   };
 
@@ -154,14 +176,18 @@ export function createInjectionRuntime(options: InjectionRuntimeOptions): Inject
         const now = Date.now();
         // The Secret is re-read every few seconds: a serving certificate that became due (or was
         // replaced by hand) is renewed now rather than at the next scheduled check.
-        if (material !== undefined && dueForRenewal(material.certPem, new Date(now))) nextCerts = Math.min(nextCerts, now);
+        if (external === undefined && material !== undefined && dueForRenewal(material.certPem, new Date(now))) nextCerts = Math.min(nextCerts, now);
         try {
           if (now >= nextCerts) {
-            const result = await certs.reconcile();
+            if (external === undefined) {
+              const result = await certs.reconcile();
+              if (result.rotated) log.info({ step: result.step }, 'webhook certificate updated');
+              nextCerts = Date.now() + Math.min(result.requeueAfterMs ?? 3_600_000, 3_600_000);
+            } else {
+              nextCerts = Date.now() + 600_000; // cert-manager rotates; re-apply the configuration now and then
+            }
             await loadTls();
             await applyWebhookConfiguration();
-            if (result.rotated) log.info({ step: result.step }, 'webhook certificate updated');
-            nextCerts = Date.now() + Math.min(result.requeueAfterMs ?? 3_600_000, 3_600_000);
           }
           if (now >= nextReport) {
             await report();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { validateTracingCluster, type TracingClusterSpecInput } from '../api/index.js';
 import type { KubeObject } from '../kube/index.js';
 import { AGENT_CONTAINER_NAME, applyJsonPatch, INJECTED_ANNOTATION, INJECT_ANNOTATION, type AdmissionRequest, type JsonPatchOperation } from '../webhook/index.js';
-import { computeAdmission, computeAgentInjection, computeMissedInjections, DEFAULT_AGENT_RESOURCES, type CachedCluster, type InjectionView } from './injection.js';
+import { computeAdmission, computeAgentInjection, computeMissedInjections, DEFAULT_AGENT_RESOURCES, supportsNativeSidecars, type CachedCluster, type InjectionView } from './injection.js';
 
 const cluster = (namespace: string, name: string, spec: TracingClusterSpecInput = {}): CachedCluster => {
   const r = validateTracingCluster({ apiVersion: 'tracing.skein.dev/v1alpha1', kind: 'TracingCluster', metadata: { name, namespace }, spec });
@@ -74,4 +74,15 @@ describe('computeMissedInjections', () => {
     ]);
     expect(missed[0]!.message).toMatch(/ReplicaSet re-creates it/);
   });
+});
+
+describe('supportsNativeSidecars', () => {
+  it.each([
+    { major: '1', minor: '28', want: false },
+    { major: '1', minor: '29', want: true },
+    { major: '1', minor: '37', want: true },
+    { major: '1', minor: '30+', want: true },
+    { major: '2', minor: '0', want: true },
+    { major: '', minor: '', want: false },
+  ])('$major.$minor → $want', ({ major, minor, want }) => expect(supportsNativeSidecars({ major, minor })).toBe(want));
 });

@@ -119,3 +119,15 @@ function namespaceAnnotationsOf(view: InjectionView, namespace: string): { names
   const a = view.namespaceAnnotations(namespace);
   return a === undefined ? {} : { namespaceAnnotations: a };
 }
+
+/**
+ * Native sidecars (init containers with restartPolicy Always) are on by default from Kubernetes
+ * 1.29 (beta) and GA in 1.33; older API servers drop the field and the sidecar would block the pod
+ * as a never-ending init container. `minor` may carry a vendor suffix ("29+").
+ */
+export function supportsNativeSidecars(version: { major: string; minor: string }): boolean {
+  const major = Number.parseInt(version.major, 10);
+  const minor = Number.parseInt(version.minor, 10);
+  if (!Number.isFinite(major) || !Number.isFinite(minor)) return false;
+  return major > 1 || (major === 1 && minor >= 29);
+}
