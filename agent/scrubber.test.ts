@@ -439,6 +439,25 @@ describe('byte shortcuts of the first pass (pre-checks, key plans by bytes)', ()
     expect(precheckBit(new RegExp(card.value!.source, 'gu'))).toBe(0);
   });
 
+  it('the shortest value each built-in matches passes its pre-check (length bounds)', () => {
+    const shortest: Record<string, string> = {
+      'url-password': 'a://:x@',
+      'basic-credentials': 'basic abcd',
+      'credit-card': '4111111111111',
+      jwt: 'eyJabcd.eyJabcd.',
+      'aws-access-key-id': 'AKIAABCDEFGHIJKLMNOP',
+      'bearer-token': 'bearer abcdefghijklmnop',
+      'private-key-pem': '-----BEGIN PRIVATE KEY-----',
+    };
+    for (const r of valueRules) {
+      const text = shortest[r.name]!;
+      r.value!.lastIndex = 0;
+      expect(r.value!.test(text), r.name).toBe(true);
+      const b = enc.encode(text);
+      expect(mayMatch(b, 0, b.length, precheckBit(r.value!)), r.name).toBe(precheckBit(r.value!));
+    }
+  });
+
   it('a pre-check never rules out a value its rule matches (text and invalid UTF-8)', () => {
     const dec = new TextDecoder();
     fc.assert(
@@ -521,6 +540,22 @@ describe('byte shortcuts of the first pass (pre-checks, key plans by bytes)', ()
       }),
       { seed: 5, numRuns: 400 },
     );
+  });
+
+  it('a key predicted from the previous one is compared, not trusted (keys in changing orders)', () => {
+    const s = scrubber();
+    const orders = [
+      [kv('msg', 'a'), kv('password', 'x'), kv('n', 'b')],
+      [kv('msg', 'a'), kv('passwore', 'x'), kv('n', 'b')],
+      [kv('msg', 'a'), kv('n', 'b'), kv('password', 'x')],
+      [kv('msg', 'a'), kv('password', 'x'), kv('n', 'b')],
+    ];
+    const result = s.scrub([groupOf('svc', orders.map((attributes) => makeSpan({ attributes })))]);
+    const out = result.groups[0]!.spans.map((b) => decodeSpan(b).attributes);
+    expect(out[0]).toEqual([kv('msg', 'a'), kv('password', REDACTED), kv('n', 'b')]);
+    expect(out[1]).toEqual(orders[1]);
+    expect(out[2]).toEqual([kv('msg', 'a'), kv('n', 'b'), kv('password', REDACTED)]);
+    expect(out[3]).toEqual(out[0]);
   });
 
   it('key plans cached by bytes survive many distinct keys (cache bound) and hash collisions of prefixes', () => {

@@ -29,6 +29,7 @@ import {
   encodeSpan,
   forEachAttribute,
   utf8At,
+  visitKeyValue,
   type AttributeVisitor,
 } from '../common/otlp/index.js';
 import { SkeinError } from '../common/errors/index.js';
@@ -77,6 +78,8 @@ interface KeyEntry {
   readonly key: Uint8Array;
   readonly plan: KeyPlan;
   next: KeyEntry | undefined;
+  /** The entry looked up right after this one last time: spans of one app repeat their keys in order. */
+  follow: KeyEntry | undefined;
 }
 
 /** FNV-1a over buf[off, off + len), as a small integer (collisions only chain table entries). */
@@ -160,10 +163,29 @@ const BYTE_CLASS = (() => {
 })();
 
 /**
+ * The pre-check bits whose patterns can match somewhere in `len` bytes: each needs at least as many
+ * ASCII characters, hence bytes (url-password "a://:x@" 7, basic 10, card 13, jwt 16, AWS 20,
+ * bearer 23, PEM 27). Most attribute values are shorter than most of these.
+ */
+function possibleByLength(len: number): number {
+  if (len < 7) return 0;
+  let bits = MAY_URL_PASSWORD;
+  if (len >= 10) bits |= MAY_BASIC;
+  if (len >= 13) bits |= MAY_CARD;
+  if (len >= 16) bits |= MAY_JWT;
+  if (len >= 20) bits |= MAY_AWS;
+  if (len >= 23) bits |= MAY_BEARER;
+  if (len >= 27) bits |= MAY_PEM;
+  return bits;
+}
+
+/**
  * Bits of the built-in value rules that may match the UTF-8 text in buf[off, off + len), limited to
  * `wanted`; 0 means none can. Over-approximates, never under-approximates.
  */
 export function mayMatch(buf: Uint8Array, off: number, len: number, wanted: number): number {
+  wanted &= possibleByLength(len);
+  if (wanted === 0) return 0;
   let found = 0;
   const end = off + len;
   let digits = 0; // ASCII digits in the current run (digits joined by at most one ' ' or '-')
@@ -252,20 +274,36 @@ export function createScrubber(config: ScrubConfig, options: ScrubberOptions = {
   // A chained hash table (slots indexed by the hash's low bits: no Map, no heap numbers).
   const plansByBytes = new Array<KeyEntry | undefined>(KEY_SLOTS).fill(undefined);
   let plansByBytesSize = 0;
-  const planAt = (buf: Uint8Array, off: number, len: number): KeyPlan => {
-    if (!shortcuts) return planFor(utf8At(buf, off, len));
+  // The key before this one: its `follow` is compared first, which spares hashing the key when an
+  // app's spans repeat their attributes in the same order (they nearly always do).
+  let previous: KeyEntry | undefined;
+  const entryAt = (buf: Uint8Array, off: number, len: number): KeyEntry => {
     const slot = hashBytes(buf, off, len) & (KEY_SLOTS - 1);
     let chain = 0;
-    for (let e = plansByBytes[slot]; e !== undefined; e = e.next, chain++) if (sameBytes(e.key, buf, off, len)) return e.plan;
+    for (let e = plansByBytes[slot]; e !== undefined; e = e.next, chain++) if (sameBytes(e.key, buf, off, len)) return e;
     const plan = planFor(utf8At(buf, off, len));
     if (plansByBytesSize >= MAX_CACHED_KEYS) {
       plansByBytes.fill(undefined);
       plansByBytesSize = 0;
+      previous = undefined; // let the old entries go
     }
     // Chains stay short whatever the keys: a long one is started afresh.
-    plansByBytes[slot] = { key: buf.slice(off, off + len), plan, next: chain >= MAX_CHAIN ? undefined : plansByBytes[slot] };
+    const entry: KeyEntry = { key: buf.slice(off, off + len), plan, next: chain >= MAX_CHAIN ? undefined : plansByBytes[slot], follow: undefined };
+    plansByBytes[slot] = entry;
     plansByBytesSize++;
-    return plan;
+    return entry;
+  };
+  const planAt = (buf: Uint8Array, off: number, len: number): KeyPlan => {
+    if (!shortcuts) return planFor(utf8At(buf, off, len));
+    const predicted = previous?.follow;
+    let entry: KeyEntry;
+    if (predicted !== undefined && sameBytes(predicted.key, buf, off, len)) entry = predicted;
+    else {
+      entry = entryAt(buf, off, len);
+      if (previous !== undefined) previous.follow = entry;
+    }
+    previous = entry;
+    return entry.plan;
   };
 
   /**
@@ -367,17 +405,25 @@ export function createScrubber(config: ScrubConfig, options: ScrubberOptions = {
     }
   };
 
+  // One walk over the span's fields reaches its attributes (9), events (11) and links (13).
   let fieldSpan: Uint8Array = NO_BYTES;
   let fieldFound = false;
   const visitSpanField = (field: number, wire: number, start: number, end: number): boolean => {
-    if (wire !== WireTypes.LEN) return true;
-    // Event attributes are Event field 3, link attributes Link field 4.
-    fieldFound = (field === 11 && attributesNeedScrub(fieldSpan, start, end, 3, 0)) || (field === 13 && attributesNeedScrub(fieldSpan, start, end, 4, 0));
+    if (field === 9) {
+      // As forEachAttribute: an attributes field of another wire type is malformed.
+      if (wire !== WireTypes.LEN) throw new SkeinError('BAD_PAYLOAD', `field 9 has wire type ${wire}, expected 2, at byte ${start}`);
+      visitDepth = 0;
+      visitFound = false;
+      visitKeyValue(fieldSpan, start, end, visitAttribute);
+      fieldFound = visitFound;
+    } else if (wire === WireTypes.LEN) {
+      // Event attributes are Event field 3, link attributes Link field 4.
+      fieldFound = (field === 11 && attributesNeedScrub(fieldSpan, start, end, 3, 0)) || (field === 13 && attributesNeedScrub(fieldSpan, start, end, 4, 0));
+    }
     return !fieldFound;
   };
 
   const spanNeedsScrub = (span: Uint8Array): boolean => {
-    if (attributesNeedScrub(span, 0, span.length, 9, 0)) return true;
     fieldSpan = span;
     fieldFound = false;
     try {

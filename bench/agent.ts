@@ -81,8 +81,16 @@ interface AgentProcess {
 
 type Policy = 'default' | 'sampled' | 'no-scrub';
 
+/**
+ * SKEIN_BENCH_AGENT_CPU_PROF=<dir>: run each agent under `node --cpu-prof` writing into <dir>, and
+ * stop it with SIGTERM instead of SIGKILL (the profile is written at exit). For finding hot spots
+ * only: the profiler itself costs CPU, so runs made with it are not results.
+ */
+const CPU_PROF_DIR = process.env['SKEIN_BENCH_AGENT_CPU_PROF'];
+
 async function startAgent(binDir: string, ingest: string, policy: Policy, extra: readonly string[] = []): Promise<AgentProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'skein-bench-agent-'));
+  const profile = CPU_PROF_DIR === undefined || CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
   const config = path.join(dir, 'agent.json');
   writeFileSync(
     config,
@@ -96,6 +104,7 @@ async function startAgent(binDir: string, ingest: string, policy: Policy, extra:
   );
   const child = await startChild({
     args: [
+      ...profile,
       path.join(binDir, 'cli', 'skein.js'),
       'agent',
       '--host',
@@ -127,7 +136,7 @@ async function startAgent(binDir: string, ingest: string, policy: Policy, extra:
     admin,
     metrics: async () => (await fetch(`http://${admin}/metrics`)).text(),
     async stop() {
-      await child.stop('SIGKILL');
+      await child.stop(profile.length > 0 ? 'SIGTERM' : 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };

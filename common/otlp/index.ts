@@ -9,6 +9,7 @@ export {
   readSpanFields,
   spanDurationNanos,
   forEachAttribute,
+  visitKeyValue,
   readServiceName,
   AnyValueType,
   type ScannedRequest,

@@ -188,6 +188,37 @@ describe('forEachAttribute and readServiceName', () => {
     ]);
   });
 
+  // visitKeyValue takes the common shape inline; the same KeyValue spelled with two-byte lengths
+  // (valid protobuf) goes through the generic walk. Both must report the same thing.
+  it('reports the same for the inline shape and the generic walk', () => {
+    const report = (kv: number[]): unknown[] => {
+      const bytes = Uint8Array.from([0x4a, kv.length, ...kv]);
+      const out: unknown[] = [];
+      forEachAttribute(bytes, 0, bytes.length, 9, (buf, ko, kl, type, vo, vl) => {
+        out.push(utf8At(buf, ko, kl), type, Array.from(buf.subarray(vo, vo + vl)), vo + vl === bytes.length);
+      });
+      return out;
+    };
+    // [AnyValue payload, the same with a two-byte inner length where it has one]
+    const values: [number[], number[]][] = [
+      [[0x0a, 0x02, 0x68, 0x69], [0x0a, 0x82, 0x00, 0x68, 0x69]], // string
+      [[0x3a, 0x01, 0x07], [0x3a, 0x81, 0x00, 0x07]], // bytes
+      [[0x18, 0x96, 0x01], [0x18, 0x96, 0x01]], // int
+      [[0x10, 0x01], [0x10, 0x01]], // bool
+      [[0x21, 1, 2, 3, 4, 5, 6, 7, 8], [0x21, 1, 2, 3, 4, 5, 6, 7, 8]], // double
+      [[], []], // empty
+      [[0x0a, 0x01, 0x61, 0x18, 0x05], [0x0a, 0x01, 0x61, 0x18, 0x05]], // two members: the last wins
+    ];
+    for (const [inline, generic] of values) {
+      const a = [0x0a, 0x01, 0x6b, 0x12, inline.length, ...inline];
+      const b = [0x0a, 0x01, 0x6b, 0x12, 0x80 | generic.length, 0x00, ...generic];
+      expect(report(b), JSON.stringify(inline)).toEqual(report(a));
+      expect(report(a)[0]).toBe('k');
+    }
+    // A value whose varint runs past the attribute is malformed either way.
+    expect(() => report([0x0a, 0x01, 0x6b, 0x12, 0x02, 0x18, 0x80])).toThrow(SkeinError);
+  });
+
   it('stops when the visitor returns false', () => {
     const bytes = encodeSpan(baseSpan);
     let n = 0;

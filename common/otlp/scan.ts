@@ -452,7 +452,36 @@ function lenValue(buf: Uint8Array, pos: number, payloadStart: number): number {
   return len;
 }
 
-function visitKeyValue(buf: Uint8Array, start: number, end: number, visit: AttributeVisitor): void | boolean {
+/**
+ * Visits the one KeyValue encoded in buf[start, end) (the payload of an attributes field), as
+ * forEachAttribute does for each of its entries; returns what `visit` returned. For walkers that
+ * already stand on the field, so a message is not walked once per repeated field they look at.
+ */
+export function visitKeyValue(buf: Uint8Array, start: number, end: number, visit: AttributeVisitor): void | boolean {
+  // The shape nearly every attribute has, taken inline: key (one-byte tag and length), then a value
+  // (one-byte tag and length) holding exactly one scalar field that ends where the attribute ends.
+  // It reports what the generic walk below reports for the same bytes; anything else goes there.
+  if (buf[start] === 0x0a && start + 1 < end) {
+    const keyLength = buf[start + 1]!;
+    const p = start + 2 + keyLength;
+    if (keyLength < 0x80 && p + 1 < end && buf[p] === 0x12 && buf[p + 1]! < 0x80 && p + 2 + buf[p + 1]! === end) {
+      const q = p + 2;
+      if (q === end) return visit(buf, start + 2, keyLength, AnyValueType.EMPTY, end, 0);
+      const t = buf[q]!;
+      if (t === 0x0a || t === 0x3a) {
+        // string_value (1) / bytes_value (7)
+        if (q + 1 < end && buf[q + 1]! < 0x80 && q + 2 + buf[q + 1]! === end) {
+          return visit(buf, start + 2, keyLength, t === 0x0a ? AnyValueType.STRING : AnyValueType.BYTES, q + 2, end - q - 2);
+        }
+      } else if (t === 0x18 || t === 0x10) {
+        // int_value (3) / bool_value (2)
+        if (varintEnd(buf, q + 1, end) === end) return visit(buf, start + 2, keyLength, t === 0x18 ? AnyValueType.INT : AnyValueType.BOOL, q + 1, end - q - 1);
+      } else if (t === 0x21 && q + 9 === end) {
+        // double_value (4)
+        return visit(buf, start + 2, keyLength, AnyValueType.DOUBLE, q + 1, 8);
+      }
+    }
+  }
   let keyOffset = start;
   let keyLength = 0;
   let valueStart = -1;
