@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNativeGrpcServer, type NativeGrpcServer, type UnaryHandler } from '../common/grpc/index.js';
 import { createSilentLogger } from '../common/log/index.js';
-import { AGENT_POLICY_PATH, encodeAgentPolicy, type AgentPolicyResponse } from '../common/rpc/index.js';
+import { AGENT_POLICY_PATH, encodeAgentPolicy, type AgentPolicyResponse } from '../common/agent-policy/index.js';
 import { createClusterPolicyPoller, type ClusterPolicyPoller } from './cluster-policy.js';
 
 let server: NativeGrpcServer | undefined;

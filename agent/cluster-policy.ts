@@ -8,7 +8,7 @@
 // one) counts as "no cluster policy", and a malformed answer is logged and ignored.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/log/index.js';
-import { AGENT_POLICY_PATH, decodeAgentPolicy, type AgentPolicyResponse } from '../common/rpc/index.js';
+import { AGENT_POLICY_PATH, decodeAgentPolicy, type AgentPolicyResponse } from '../common/agent-policy/index.js';
 import { parseEndpoint } from './exporter.js';
 
 export interface ClusterPolicyPollerOptions {

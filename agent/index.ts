@@ -72,3 +72,5 @@ export {
   type GrpcFailure,
 } from './exporter.js';
 export { buildAgentAdminApp, buildJaegerSamplingApp, type AgentAdminAppOptions, type JaegerSamplingAppOptions } from './http-admin.js';
+export { createClusterPolicyPoller, type ClusterPolicyPoller, type ClusterPolicyPollerOptions } from './cluster-policy.js';
+export { computeEffectivePolicy } from './effective-policy.js';

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, formatHelp, type FlagName, type FlagValues } from '../common/config/index.js';
 import { createRootLogger } from '../common/log/index.js';
 import { createRegistry } from '../common/metrics/index.js';
-import { AgentConfigSchema, createAgent, parseEndpoint, type AgentConfig, type AgentConfigInput } from '../agent/index.js';
+import { AgentConfigSchema, computeEffectivePolicy, createAgent, createClusterPolicyPoller, parseEndpoint, type AgentConfig, type AgentConfigInput, type AgentPolicy } from '../agent/index.js';
+import type { AgentPolicyResponse } from '../common/agent-policy/index.js';
 
 export const AGENT_FLAGS = [
   'host',
@@ -23,6 +24,7 @@ export const AGENT_FLAGS = [
   'ingest-timeout-ms',
   'tenant',
   'agent-config',
+  'cluster-policy-interval-ms',
   'queue-max-bytes',
   'batch-max-bytes',
   'batch-max-spans',
@@ -155,6 +157,40 @@ export async function runAgent(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
+  // The running policy is the cluster's when it has one (polled from the ingest endpoint), else
+  // the local one (flags + --agent-config, re-read on SIGHUP).
+  let localPolicy: AgentPolicy = { sampling: config.sampling, scrubbing: config.scrubbing };
+  let clusterPolicy: AgentPolicyResponse | undefined;
+  const applyEffective = (why: string): boolean => {
+    const effective = computeEffectivePolicy(localPolicy, clusterPolicy);
+    if (!effective.ok) {
+      logger.error({ version: clusterPolicy?.version, detail: effective.error }, 'the cluster agent policy is invalid; keeping the running policy');
+      return false;
+    }
+    try {
+      agent.updatePolicy(effective.policy);
+    } catch (e) {
+      logger.error({ err: e, source: effective.source }, 'policy update failed; keeping the running policy');
+      return false;
+    }
+    logger.info({ source: effective.source, ...(effective.source === 'cluster' ? { version: clusterPolicy?.version } : {}), why }, 'policy applied');
+    return true;
+  };
+  const poller =
+    flags['cluster-policy-interval-ms'] === 0
+      ? undefined
+      : createClusterPolicyPoller({
+          endpoint: config.exporter.endpoint,
+          intervalMs: flags['cluster-policy-interval-ms'],
+          timeoutMs: Math.min(config.exporter.timeoutMs, 5000),
+          onPolicy: (p) => {
+            clusterPolicy = p;
+            applyEffective('cluster policy changed');
+          },
+          logger,
+        });
+  poller?.start();
+
   // SIGHUP: re-read the policy. A bad file leaves the running policy in place.
   const reload = (): void => {
     const next = readAgentFile(flags['agent-config']);
@@ -163,12 +199,8 @@ export async function runAgent(argv: readonly string[]): Promise<number> {
       logger.error({ detail: rebuilt.message }, 'policy reload failed; keeping the running policy');
       return;
     }
-    try {
-      agent.updatePolicy({ sampling: rebuilt.value.sampling, scrubbing: rebuilt.value.scrubbing });
-    } catch (e) {
-      logger.error({ err: e }, 'policy reload failed; keeping the running policy');
-      return;
-    }
+    localPolicy = { sampling: rebuilt.value.sampling, scrubbing: rebuilt.value.scrubbing };
+    if (!applyEffective('SIGHUP')) return;
     const restartOnly = JSON.stringify([rebuilt.value.retry, rebuilt.value.headSampler]) !== JSON.stringify([config.retry, config.headSampler]);
     logger.info({ agentConfig: flags['agent-config'], ...(restartOnly ? { ignored: 'retry and headSampler changes take effect at the next start' } : {}) }, 'policy reloaded');
   };
@@ -180,6 +212,7 @@ export async function runAgent(argv: readonly string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       process.off('SIGHUP', reload);
+      poller?.stop();
       const budget = config.shutdownTimeoutMs;
       logger.info({ signal, budgetMs: budget, queue: agent.stats() }, 'shutting down: closing receivers, flushing the queue');
       // Flushing gives up at the budget (the rest is dropped and counted); the hard stop is a backstop.

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createKeyspace, del, encodeValue, MemoryStore, put, toBytes, type Coordinator } from '../common/coord/index.js';
 import { PolicyValue } from '../common/coord/index.js';
 import { createSilentLogger } from '../common/log/index.js';
-import { decodeAgentPolicy } from '../common/rpc/index.js';
+import { decodeAgentPolicy } from '../common/agent-policy/index.js';
 import { createPolicyRelay, type PolicyRelay } from './policy-relay.js';
 
 const ks = createKeyspace('ns', 'tc');

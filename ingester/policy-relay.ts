@@ -5,7 +5,7 @@
 import { decodeValue, PolicyValue, type Coordinator, type Keyspace } from '../common/coord/index.js';
 import type { UnaryHandler } from '../common/grpc/index.js';
 import type { Logger } from '../common/log/index.js';
-import { encodeAgentPolicy, type AgentPolicyResponse } from '../common/rpc/index.js';
+import { encodeAgentPolicy, type AgentPolicyResponse } from '../common/agent-policy/index.js';
 
 export interface PolicyRelay {
   readonly handler: UnaryHandler;

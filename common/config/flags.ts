@@ -185,6 +185,12 @@ export const FLAGS = {
     schema: z.coerce.number().int().min(0).default(1000),
     defaultText: '1000',
   },
+  'cluster-policy-interval-ms': {
+    name: 'cluster-policy-interval-ms',
+    description: 'Agent: how often to ask the ingest endpoint for the cluster\'s sampling and scrubbing (spec.agent of its TracingCluster), which then replace the local ones. 0 = never: local configuration only.',
+    schema: z.coerce.number().int().min(0).default(30_000),
+    defaultText: '30000',
+  },
   'export-concurrency': {
     name: 'export-concurrency',
     description: 'Agent: most batches being exported (or waiting to be retried) at once.',

@@ -5,4 +5,3 @@
 export { INGESTER_SERVICE, RPC_PATHS, FORWARD_METADATA, type ForwardRequest } from './protocol.js';
 export { NotOwnerError, buildIngesterRpcHandlers, type IngesterRpcHandlers } from './server.js';
 export { createIngesterClientPool, type IngesterClient, type IngesterClientPool, type ForwardOutcome, type CallOptions } from './client.js';
-export { AGENT_POLICY_PATH, AgentPolicyResponse, encodeAgentPolicy, decodeAgentPolicy } from './agent-policy.js';
