@@ -17,7 +17,7 @@ const SECONDS = quick ? 3 : 8;
 
 // `--suite=cluster` (or `--suite=scan,ingest`) runs only those suites (default: all of them); an
 // unknown name is an error rather than a silently empty run.
-const SUITES = ['scan', 'head', 'ingest', 'cluster', 'agent'] as const;
+const SUITES = ['scan', 'head', 'ingest', 'cluster', 'agent', 'webhook'] as const;
 type Suite = (typeof SUITES)[number];
 const suiteArg = process.argv.find((a) => a.startsWith('--suite='));
 const selected: readonly Suite[] = (() => {
@@ -166,6 +166,20 @@ async function main(): Promise<void> {
       '',
     );
     json['agent'] = agent.json;
+  }
+
+  if (selected.includes('webhook')) {
+    const { runWebhookSuite } = await import('./webhook.js');
+    const webhook = await runWebhookSuite({ binDir, runs: RUNS, quick, log });
+    sections.push(
+      '## Sidecar-injection webhook (`skein operator` as a child process serving the webhook to a local kube-apiserver; pods created one at a time by the bench process)',
+      '',
+      ...webhook.rows,
+      '',
+      'Client create = POST → 201 of a one-container pod, timed in the bench process; "added" = that phase minus the excluded-namespace phase (the namespaceSelector keeps the API server from calling the webhook there) in the same run. Webhook own time from `skein_webhook_duration_seconds` bucket deltas (interpolated inside a bucket; buckets 5, 10, 25 ms). Operator CPU-ms per pod = utime+stime (`/proc`) over the phase ÷ pods, including its other work in the window (lease renewal, a pod list every 15 s). Every process (etcd, kube-apiserver, controller-manager, scheduler, KWOK, operator, bench) shares this machine\'s cores. Target (injection issue): p99 ≤ 20 ms. Per-run details in the .json.',
+      '',
+    );
+    json['webhook'] = webhook.json;
   }
 
   const outDir = path.join(repo, 'bench', 'results');
