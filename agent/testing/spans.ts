@@ -11,15 +11,7 @@ export function kv(key: string, value: AnyValue | string): KeyValue {
   return { key, value: typeof value === 'string' ? str(value) : value };
 }
 
-/** A 16-byte trace ID whose rightmost 7 bytes (the sampling randomness) are `r`, other bytes `fill`. */
-export function traceIdWithRandomness(r: bigint, fill = 0xab): Uint8Array {
-  const id = new Uint8Array(16).fill(fill);
-  for (let i = 15; i >= 9; i--) {
-    id[i] = Number(r & 0xffn);
-    r >>= 8n;
-  }
-  return id;
-}
+export { traceIdWithRandomness } from '../../common/sampling/testing/index.js';
 
 export function traceIdFromHex(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex.padStart(32, '0'), 'hex'));

@@ -55,6 +55,8 @@ export interface HeadOptions {
   readonly registry?: Registry;
   /** Shard number, for metric labels. */
   readonly shard?: number;
+  /** Wall clock in ms since the epoch (when traces were last written, for the cut). Default Date.now. */
+  readonly now?: () => number;
 }
 
 /** Test seams; not part of the module's public face. */
@@ -111,6 +113,29 @@ export interface ShardHead {
   tagValues(tenant: string, tag: string): string[];
   services(tenant: string): string[];
   operations(tenant: string, service: string): OperationInfo[];
+  /** Wall-clock ms when the head was created (the age limit of the cut counts from here). */
+  createdAtMs(): number;
+  /** Tenants with at least one trace. */
+  tenantNames(): string[];
+  /**
+   * Visits every non-empty trace of `tenant` in arrival order of its first span (for the block cut:
+   * idle traces go to the block, tail sampling reads the summary). `findTrace` reads the spans.
+   */
+  forEachTrace(tenant: string, visit: (trace: HeadTraceInfo) => void): void;
+}
+
+/** What the cut needs to know of a trace without reading its spans. */
+export interface HeadTraceInfo {
+  /** A fresh copy of the 16-byte ID. */
+  readonly traceId: Uint8Array;
+  readonly spanCount: number;
+  /** Earliest start and latest end of its spans, ns since the epoch (float: ms precision is what callers need). */
+  readonly startNs: number;
+  readonly endNs: number;
+  /** Some span has status ERROR. */
+  readonly hasError: boolean;
+  /** Wall-clock ms of the last write that added a span to it (100 ms resolution). */
+  readonly lastWriteMs: number;
 }
 
 const DEFAULT_MAX_TAG_VALUES_PER_KEY = 1000;
@@ -127,6 +152,8 @@ const BIG_SET_ENTRY_BYTES = 64;
 const SPAN_RESERVE_BYTES = 48;
 const ATTRIBUTE_RESERVE_BYTES = 12;
 const FLAG_ERROR = 1;
+/** Resolution of a trace's last-write time (HeadTraceInfo.lastWriteMs). */
+const SEEN_TICK_MS = 100;
 const STATUS_ERROR = 2;
 
 const INTRINSIC_TAG_NAMES = ['kind', 'name', 'root.name', 'root.service.name', 'service.name', 'span.kind', 'status', 'status.code'];
@@ -313,6 +340,8 @@ class Head implements ShardHead {
   private readonly traceBloom = new U32Column(this.meter);
   /** Search epoch that last visited the trace (dedups candidates without a per-search Set). */
   private readonly traceStamp = new U32Column(this.meter);
+  /** Per trace, when a span was last added: SEEN_TICK_MS ticks since `createdAt`. */
+  private readonly traceSeen = new U32Column(this.meter);
   private readonly traceIds = new TraceIds(this.meter);
   private traces = 0;
   private readonly bigTraces = new Map<number, Set<string>>();
@@ -347,7 +376,14 @@ class Head implements ShardHead {
   private curAttribute = 0;
   private curResource: ResourceEntry | undefined;
 
+  private readonly now: () => number;
+  private readonly createdAt: number;
+  /** The tick stamped on traces by the insert in progress. */
+  private seenTick = 0;
+
   constructor(options: HeadOptions, internals: HeadInternals) {
+    this.now = options.now ?? Date.now;
+    this.createdAt = this.now();
     this.maxBytes = options.maxBytes;
     this.valueLimit = options.maxTagValuesPerKey ?? DEFAULT_MAX_TAG_VALUES_PER_KEY;
     this.mask = internals.hashMask ?? 0xffffffff;
@@ -541,6 +577,7 @@ class Head implements ShardHead {
    */
   private insertInto(tenant: TenantState, batch: SpanBatch, traceOf: readonly number[] | undefined, dedup: boolean): { inserted: number; duplicates: number } {
     const f = this.header;
+    this.seenTick = Math.max(0, Math.min(0xffffffff, Math.floor((this.now() - this.createdAt) / SEEN_TICK_MS)));
     let inserted = 0;
     let duplicates = 0;
     let invalid = 0;
@@ -712,6 +749,7 @@ class Head implements ShardHead {
       if (root === NIL || this.spanBefore(sh, sl, hi, lo, root)) this.traceRoot.set(t, s);
     }
     if (f.statusCode === STATUS_ERROR) this.traceFlags.set(t, this.traceFlags.get(t) | FLAG_ERROR);
+    this.traceSeen.set(t, this.seenTick);
 
     this.indexSpan(tenant, t, groupId, span, f, isRoot);
     return true;
@@ -994,6 +1032,41 @@ class Head implements ShardHead {
 
   search(tenant: string, request: SearchRequest): TraceSummary[] {
     return this.searchWithStats(tenant, request).traces;
+  }
+
+  createdAtMs(): number {
+    return this.createdAt;
+  }
+
+  tenantNames(): string[] {
+    const out: string[] = [];
+    for (const [name, t] of this.tenants) {
+      for (let i = 0; i < t.traceListSize; i++) {
+        if (this.traceSpans.get(t.traceList.get(i)) > 0) {
+          out.push(name);
+          break;
+        }
+      }
+    }
+    return out.sort();
+  }
+
+  forEachTrace(tenantName: string, visit: (trace: HeadTraceInfo) => void): void {
+    const tenant = this.tenants.get(tenantName);
+    if (tenant === undefined) return;
+    for (let i = 0; i < tenant.traceListSize; i++) {
+      const t = tenant.traceList.get(i);
+      const count = this.traceSpans.get(t);
+      if (count === 0) continue;
+      visit({
+        traceId: this.traceIds.bytes(t),
+        spanCount: count,
+        startNs: this.traceStartHi.get(t) * TWO_32 + this.traceStartLo.get(t),
+        endNs: this.traceEndHi.get(t) * TWO_32 + this.traceEndLo.get(t),
+        hasError: (this.traceFlags.get(t) & FLAG_ERROR) !== 0,
+        lastWriteMs: this.createdAt + this.traceSeen.get(t) * SEEN_TICK_MS,
+      });
+    }
   }
 
   searchWithStats(tenantName: string, request: SearchRequest): SearchOutcome {

@@ -5,5 +5,5 @@
 // makes the spans visible after it, `insert` serves WAL replay. createHeadQueryBackend answers
 // QueryBackend over all of an ingester's shard heads.
 export { createHead as createShardHead } from './head.js';
-export type { AdmitResult, AdmitTicket, HeadOptions, SearchOutcome, ShardHead } from './head.js';
+export type { AdmitResult, AdmitTicket, HeadOptions, HeadTraceInfo, SearchOutcome, ShardHead } from './head.js';
 export { createHeadQueryBackend } from './query-backend.js';

@@ -42,6 +42,19 @@ export class TraceIds {
     return 0;
   }
 
+  /** The 16 bytes of trace `t`'s ID, freshly allocated. */
+  bytes(t: number): Uint8Array {
+    const out = new Uint8Array(16);
+    for (let k = 0; k < 4; k++) {
+      const w = this.words.get(t * 4 + k);
+      out[k * 4] = w >>> 24;
+      out[k * 4 + 1] = (w >>> 16) & 0xff;
+      out[k * 4 + 2] = (w >>> 8) & 0xff;
+      out[k * 4 + 3] = w & 0xff;
+    }
+    return out;
+  }
+
   hex(t: number): string {
     let out = '';
     for (let k = 0; k < 4; k++) out += this.words.get(t * 4 + k).toString(16).padStart(8, '0');

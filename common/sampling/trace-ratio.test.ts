@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { computeRejectionThreshold, keepsTrace, thresholdProbability } from './trace-ratio.js';
-import { traceIdWithRandomness } from './testing/spans.js';
+import { traceIdWithRandomness } from './testing/index.js';
 
 const TWO_56 = 2n ** 56n;
 const thresholdOf = (p: number): bigint => {
