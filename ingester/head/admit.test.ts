@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import type { SpanBatch } from '../../common/model/index.js';
 import { decodeSpan } from '../../common/otlp/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
-import { batch, group, span, spanId, traceId } from './fixtures.js';
+import { batch, group, span, spanId, traceId } from './testing/index.js';
 import { createHead, FULL_RETRY_AFTER_SECONDS, type AdmitResult, type AdmitTicket } from './head.js';
 
 const spansOf = (b: SpanBatch): string[] => b.groups.flatMap((g) => g.spans.map((s) => decodeSpan(s).name));

@@ -1,7 +1,7 @@
 // The head's view for the block cut: trace iteration with last-write times, tenants, creation time.
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../common/model/index.js';
-import { batch, group, span, spanId, traceId } from './fixtures.js';
+import { batch, group, span, spanId, traceId } from './testing/index.js';
 import { createHead, type HeadTraceInfo } from './head.js';
 
 const BASE = 1_700_000_000_000_000_000n;

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { SpanGroup } from '../../common/model/index.js';
 import { toHex } from '../../common/model/index.js';
 import { decodeSpan } from '../../common/otlp/index.js';
-import { group, span, spanId, traceId } from './fixtures.js';
+import { group, span, spanId, traceId } from './testing/index.js';
 import { createHead } from './head.js';
 
 const BASE = 1_700_000_000_000_000_000n;

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { SearchRequest, TagFilter } from '../../common/model/index.js';
 import { decodeResource, decodeSpan } from '../../common/otlp/index.js';
 import { toHex } from '../../common/model/index.js';
-import { batch, group, span, spanId, traceId } from './fixtures.js';
+import { batch, group, span, spanId, traceId } from './testing/index.js';
 import { createHead, type ShardHead } from './head.js';
 import { ROOT_SPAN_NOT_YET_RECEIVED } from './merge.js';
 

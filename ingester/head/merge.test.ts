@@ -3,7 +3,7 @@ import type { TraceSummary } from '../../common/model/index.js';
 import { toHex } from '../../common/model/index.js';
 import { decodeSpan } from '../../common/otlp/index.js';
 import { SkeinError } from '../../common/errors/index.js';
-import { batch, group, span, spanId, traceId } from './fixtures.js';
+import { batch, group, span, spanId, traceId } from './testing/index.js';
 import { createHead } from './head.js';
 import { combineSummaries, mergeOperations, mergeSearchResults, mergeSortedUnique, mergeTraceGroups, ROOT_SPAN_NOT_YET_RECEIVED } from './merge.js';
 import { createHeadQueryBackend } from './query-backend.js';

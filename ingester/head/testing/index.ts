@@ -1,6 +1,6 @@
-// Span builders for this module's tests and benchmark: model values in, encoded SpanGroups out.
-import type { AnyValue, KeyValue, Span, SpanBatch, SpanGroup } from '../../common/model/index.js';
-import { encodeResource, encodeScope, encodeSpan } from '../../common/otlp/index.js';
+// Span builders for tests and benchmarks (head, shard set, blocks): model values in, encoded SpanGroups out.
+import type { AnyValue, KeyValue, Span, SpanBatch, SpanGroup } from '../../../common/model/index.js';
+import { encodeResource, encodeScope, encodeSpan } from '../../../common/otlp/index.js';
 
 /** bigint → int, number → double, string, boolean, Uint8Array → bytes, arrays → array values. */
 export type AttrInput = string | number | bigint | boolean | Uint8Array | null | readonly AttrInput[];
