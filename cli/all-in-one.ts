@@ -1,11 +1,13 @@
 // `skein all-in-one`: receivers, shards (WAL + head), both query APIs, the shard controller and an
-// in-memory coordinator in one process, on local disk (DESIGN.md §2). It is a one-member cluster:
+// in-process coordinator in one process, on local disk (DESIGN.md §2). It is a one-member cluster:
 // the same cluster ingester, ownership protocol and controller code as `skein ingester` and
-// `skein controller`, with the coordinator in memory instead of etcd. SIGTERM/SIGINT: stop
+// `skein controller`, with the coordinator in memory (journaled to <data-dir>/coordinator.jsonl,
+// so the block manifest and fencing tokens survive restarts) instead of etcd. SIGTERM/SIGINT: stop
 // accepting, finish in-flight requests, flush WALs, exit 0. After SIGKILL the next start replays.
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, formatHelp, type FlagName } from '../common/config/index.js';
-import { MemoryStore, createKeyspace } from '../common/coord/index.js';
+import { openFileBackedStore, createKeyspace } from '../common/coord/index.js';
+import path from 'node:path';
 import { createRootLogger } from '../common/log/index.js';
 import { createRegistry } from '../common/metrics/index.js';
 import type { QueryBackend } from '../common/model/index.js';
@@ -71,9 +73,14 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
   const registry = createRegistry();
   const host = config.host;
 
-  // A one-member cluster in this process. The coordinator lives in memory: a restart starts a new
-  // cluster (partition version 1, new tokens) that owns the shards found on disk again.
-  const store = new MemoryStore();
+  // A one-member cluster in this process. The coordinator lives in memory and journals every change
+  // to the data dir: after a restart the partition map, assignments and manifest are back (keys of
+  // the old process's leases are not), revisions continue, and the member acquires its shards again
+  // with higher tokens.
+  const coordinatorFile = path.join(config['data-dir'], 'coordinator.jsonl');
+  const opened = openFileBackedStore({ file: coordinatorFile });
+  logger.info({ file: coordinatorFile, ...opened.report }, 'coordinator state loaded');
+  const store = opened.store;
   const keyspace = createKeyspace('local', 'all-in-one');
   const memberId = 'all-in-one';
   const controllerCoord = store.connect();
@@ -113,6 +120,7 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
     await controller.stop();
     clients.close();
     await Promise.allSettled([ingesterCoord.close(), controllerCoord.close()]);
+    opened.close();
   };
   // Queries are answered from every head at once (replayed shards included); /ready waits for ownership.
   const backend: QueryBackend = { ...ingester.backend, ready: () => ingester.ready() };

@@ -34,7 +34,8 @@ export {
   type WatchUpdate,
 } from './coordinator.js';
 export { systemClock, ManualClock, sleep, type Clock } from './clock.js';
-export { MemoryStore, type MemoryStoreOptions } from './memory.js';
+export { MemoryStore, type MemoryStoreOptions, type MemoryPersistence } from './memory.js';
+export { openFileBackedStore, type FileBackedStore, type FileBackedStoreOptions } from './file-store.js';
 export { createEtcdCoordinator, type EtcdCoordinatorOptions } from './etcd.js';
 export { campaign, type CampaignOptions, type Leadership } from './election.js';
 export {
@@ -47,5 +48,11 @@ export {
   OwnerValue,
   HolderValue,
   PolicyValue,
+  BlockMeta,
+  BlockState,
+  BlockValue,
+  JobValue,
+  JobClaimValue,
+  OrphanValue,
   type Keyspace,
 } from './keyspace.js';

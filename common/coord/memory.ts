@@ -31,6 +31,19 @@ export interface MemoryStoreOptions {
   readonly clock?: Clock;
   /** etcd raises small TTLs to a minimum; mirror that. Default 1. */
   readonly minTtlSeconds?: number;
+  /** Durable state to start from and a hook that makes every change durable (file-store.ts). */
+  readonly persistence?: MemoryPersistence;
+}
+
+/**
+ * How a MemoryStore survives a restart of its process. Keys bound to a lease are not restored (the
+ * lease died with the process, as an etcd lease lapses after its TTL); everything else is, with its
+ * revisions, and the revision counter continues — so fencing tokens keep growing across restarts.
+ */
+export interface MemoryPersistence {
+  readonly initial?: { readonly revision: number; readonly entries: readonly KeyValue[] };
+  /** Called synchronously after each change with its events, before any client sees the result. Throwing fails the process loudly. */
+  onCommit(revision: number, events: readonly WatchEvent[]): void;
 }
 
 interface ServerLease {
@@ -68,10 +81,17 @@ export class MemoryStore {
   readonly #leases = new Map<LeaseId, ServerLease>();
   readonly #watchers = new Set<ServerWatcher>();
   #reachable = true;
+  readonly #persistence: MemoryPersistence | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.#minTtl = options.minTtlSeconds ?? 1;
+    this.#persistence = options.persistence;
+    const initial = options.persistence?.initial;
+    if (initial !== undefined) {
+      this.#revision = Math.max(1, initial.revision);
+      for (const kv of initial.entries) if (kv.lease === undefined) this.#kvs.set(kv.key, kv);
+    }
   }
 
   connect(): Coordinator {
@@ -137,6 +157,7 @@ export class MemoryStore {
     for (const op of ops) results.push(this.#apply(op, next, events));
     if (events.length > 0) {
       this.#revision = next;
+      this.#persistence?.onCommit(next, events);
       this.#publish(next, events);
     }
     return { kind: succeeded ? 'committed' : 'rejected', revision: this.#revision, results };
@@ -263,6 +284,7 @@ export class MemoryStore {
       events.push({ type: 'delete', key, modRevision: revision });
     }
     this.#revision = revision;
+    this.#persistence?.onCommit(revision, events);
     this.#publish(revision, events);
   }
 
