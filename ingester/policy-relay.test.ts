@@ -27,7 +27,8 @@ describe('policy relay (AgentPolicy/Get)', () => {
     const coord: Coordinator = new MemoryStore().connect();
     relay = createPolicyRelay({ coord, keyspace: ks, logger: createSilentLogger() });
     const answer = async () => {
-      const d = decodeAgentPolicy(await relay!.handler(Buffer.alloc(0), {}));
+      const answered = await relay!.handler(Buffer.alloc(0), {});
+      const d = decodeAgentPolicy(answered instanceof Uint8Array ? answered : answered.body);
       if (!d.ok) throw new Error(d.error);
       return d.value;
     };

@@ -343,7 +343,7 @@ export function createClusterBackend(options: ClusterBackendOptions): ClusterBac
     async findTrace(tenant, traceId) {
       const { answers, reasons } = await ask('findTrace', (c, o) => c.findTrace(tenant, traceId, o));
       const result = combineTraceResults(answers, reasons);
-      if (result === null && reasons.length > 0) {
+      if ((result === null || result.groups.length === 0) && reasons.length > 0) {
         // "Not found" would claim more than we know: the trace may be on whoever did not answer.
         throw new SkeinError('UNAVAILABLE', `trace not found on the ingesters that answered, but the answer is incomplete (${reasons.join('; ')}); retry shortly`);
       }

@@ -40,7 +40,13 @@ export class GrpcCallError extends Error {
   }
 }
 
-export type UnaryHandler = (request: Buffer, metadata: http2.IncomingHttpHeaders) => Promise<Uint8Array>;
+/** A successful answer with extra trailing metadata (lowercase ASCII keys) sent beside grpc-status 0. */
+export interface UnaryResponse {
+  readonly body: Uint8Array;
+  readonly trailers: Readonly<Record<string, string>>;
+}
+
+export type UnaryHandler = (request: Buffer, metadata: http2.IncomingHttpHeaders) => Promise<Uint8Array | UnaryResponse>;
 
 export interface NativeGrpcServerOptions {
   readonly host: string;
@@ -170,8 +176,14 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
       }
     }
     let response: Uint8Array;
+    let trailers: Readonly<Record<string, string>> | undefined;
     try {
-      response = await handler(message, headers);
+      const answer = await handler(message, headers);
+      if (answer instanceof Uint8Array) response = answer;
+      else {
+        response = answer.body;
+        trailers = answer.trailers;
+      }
     } catch (e) {
       if (e instanceof GrpcCallError) fail(stream, e.status, e.message, e.details, e.trailers);
       else fail(stream, GrpcStatus.INTERNAL, 'internal error');
@@ -183,7 +195,7 @@ export async function startNativeGrpcServer(options: NativeGrpcServerOptions): P
     frame.writeUInt32BE(response.length, 1);
     frame.set(response, 5);
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip' }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.once('wantTrailers', () => stream.sendTrailers({ ...trailers, 'grpc-status': '0' }));
     stream.end(frame);
   }
 

@@ -68,14 +68,26 @@ export interface SearchResult {
   /** Number of candidate traces inspected (for metrics/inspection). */
   readonly inspectedTraces: number;
   /** Present when some source did not contribute (see PartialAnswer). */
-  readonly partial?: PartialAnswer;
+  readonly partial?: PartialAnswer;  /**
+   * From a source that answers from heads and cuts blocks (an ingester): the highest manifest
+   * revision at which it committed a block whose spans it no longer answers from memory. Whoever
+   * merges this answer with blocks must read them from a manifest view at least this new, or spans
+   * that just moved from a head into a block would be missed.
+   */
+  readonly flushedRevision?: number;
 }
 
 export interface TraceResult {
   /** Spans grouped by resource/scope, deduplicated by (traceId, spanId). */
   readonly groups: readonly SpanGroup[];
   /** Present when some source did not contribute: spans of the trace may be missing. */
-  readonly partial?: PartialAnswer;
+  readonly partial?: PartialAnswer;  /**
+   * From a source that answers from heads and cuts blocks (an ingester): the highest manifest
+   * revision at which it committed a block whose spans it no longer answers from memory. Whoever
+   * merges this answer with blocks must read them from a manifest view at least this new, or spans
+   * that just moved from a head into a block would be missed.
+   */
+  readonly flushedRevision?: number;
 }
 
 export interface OperationInfo {

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, SkeinError, type ErrorCode } from '../errors/index.js';
 import { TENANT_HEADER, type OperationInfo, type SearchRequest, type SearchResult, type TraceResult } from '../model/index.js';
-import { FORWARD_METADATA, RPC_PATHS, decodeJson, encodeJson, groupsFromTracesData, type ForwardRequest } from './protocol.js';
+import { FLUSHED_REVISION_TRAILER, FORWARD_METADATA, RPC_PATHS, decodeJson, encodeJson, groupsFromTracesData, type ForwardRequest } from './protocol.js';
 
 export interface CallOptions {
   /** Time the call may take, ms from now. */
@@ -100,7 +100,12 @@ class MemberClient implements IngesterClient {
   }
 
   /** One unary call; rejects with the raw ServiceError. */
-  private call(path: string, body: Uint8Array, metadata: grpc.Metadata, options: CallOptions): Promise<Buffer> {
+  private async call(path: string, body: Uint8Array, metadata: grpc.Metadata, options: CallOptions): Promise<Buffer> {
+    return (await this.callWithTrailers(path, body, metadata, options)).value;
+  }
+
+  /** One unary call answering the message and the trailing metadata that came with status OK. */
+  private callWithTrailers(path: string, body: Uint8Array, metadata: grpc.Metadata, options: CallOptions): Promise<{ value: Buffer; trailers: grpc.Metadata }> {
     return new Promise((resolve, reject) => {
       const signal = options.signal;
       if (signal?.aborted === true) {
@@ -116,12 +121,17 @@ class MemberClient implements IngesterClient {
       const deadline = new Date(Date.now() + Math.max(1, options.deadlineMs));
       const onAbort = (): void => call?.cancel();
       let call: grpc.ClientUnaryCall | undefined;
+      // grpc-js calls the callback, then emits 'status' (with the trailers) in the same step.
+      let received: Buffer | undefined;
       try {
         call = this.client.makeUnaryRequest(path, identity, identity, toBuffer(body), metadata, { deadline }, (err, value) => {
           signal?.removeEventListener('abort', onAbort);
           if (call !== undefined) this.inflight.delete(call);
           if (err !== null) reject(err);
-          else resolve(value ?? Buffer.alloc(0));
+          else received = value ?? Buffer.alloc(0);
+        });
+        call.on('status', (status: grpc.StatusObject) => {
+          if (received !== undefined) resolve({ value: received, trailers: status.metadata });
         });
       } catch (e) {
         // grpc-js throws (no status code) when the channel was shut down meanwhile.
@@ -134,11 +144,22 @@ class MemberClient implements IngesterClient {
   }
 
   private async query(path: string, body: unknown, options: CallOptions): Promise<Buffer> {
+    return (await this.queryWithFlushed(path, body, options)).value;
+  }
+
+  /** A query answer and its flushed-revision trailer, if the member sent one. */
+  private async queryWithFlushed(path: string, body: unknown, options: CallOptions): Promise<{ value: Buffer; flushedRevision: number | undefined }> {
+    let answer: { value: Buffer; trailers: grpc.Metadata };
     try {
-      return await this.call(path, encodeJson(body), new grpc.Metadata(), options);
+      answer = await this.callWithTrailers(path, encodeJson(body), new grpc.Metadata(), options);
     } catch (e) {
       throw fromServiceError(this.address, e as grpc.ServiceError);
     }
+    const text = answer.trailers.get(FLUSHED_REVISION_TRAILER)[0];
+    if (text === undefined) return { value: answer.value, flushedRevision: undefined };
+    const n = typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n)) throw new SkeinError('INTERNAL', `${path} answer from ${this.address}: trailer ${FLUSHED_REVISION_TRAILER} is not a revision: ${String(text)}`);
+    return { value: answer.value, flushedRevision: n };
   }
 
   private async queryJson(path: string, body: unknown, options: CallOptions): Promise<unknown> {
@@ -167,22 +188,24 @@ class MemberClient implements IngesterClient {
   }
 
   async findTrace(tenant: string, traceId: Uint8Array, options: CallOptions): Promise<TraceResult | null> {
-    const bytes = await this.query(RPC_PATHS.findTrace, { tenant, traceId: Buffer.from(traceId).toString('hex') }, options);
-    if (bytes.length === 0) return null;
+    const { value: bytes, flushedRevision } = await this.queryWithFlushed(RPC_PATHS.findTrace, { tenant, traceId: Buffer.from(traceId).toString('hex') }, options);
+    // Not found here, but the member moved spans into blocks: the caller must know how recently.
+    if (bytes.length === 0) return flushedRevision === undefined ? null : { groups: [], flushedRevision };
     try {
-      return { groups: groupsFromTracesData(bytes) };
+      const groups = groupsFromTracesData(bytes);
+      return flushedRevision === undefined ? { groups } : { groups, flushedRevision };
     } catch (e) {
       throw new SkeinError('INTERNAL', `FindTrace answer from ${this.address} is not OTLP TracesData: ${(e as Error).message}`);
     }
   }
 
   async search(tenant: string, request: SearchRequest, options: CallOptions): Promise<SearchResult> {
-    const answer = await this.queryJson(RPC_PATHS.search, { tenant, request }, options);
-    const a = answer as Partial<SearchResult> | null;
+    const { value, flushedRevision } = await this.queryWithFlushed(RPC_PATHS.search, { tenant, request }, options);
+    const a = decodeJson(value, `${RPC_PATHS.search} answer from ${this.address}`) as Partial<SearchResult> | null;
     if (a === null || typeof a !== 'object' || !Array.isArray(a.traces) || typeof a.inspectedTraces !== 'number') {
       throw new SkeinError('INTERNAL', `Search answer from ${this.address} has no traces/inspectedTraces`);
     }
-    return { traces: a.traces, inspectedTraces: a.inspectedTraces };
+    return flushedRevision === undefined ? { traces: a.traces, inspectedTraces: a.inspectedTraces } : { traces: a.traces, inspectedTraces: a.inspectedTraces, flushedRevision };
   }
 
   private async strings(path: string, body: unknown, options: CallOptions): Promise<string[]> {

@@ -25,6 +25,9 @@ export const FORWARD_METADATA = {
   owner: 'skein-owner',
 } as const;
 
+/** Trailer of FindTrace and Search answers: the answer's `flushedRevision` (decimal), when set. */
+export const FLUSHED_REVISION_TRAILER = 'skein-flushed-revision';
+
 export interface ForwardRequest {
   readonly tenant: string;
   readonly shard: number;

@@ -98,6 +98,8 @@ class RecordingBackend implements QueryBackend {
   failure: Error | undefined;
   /** Awaited before answering (a slow head). */
   stall: (() => Promise<void>) | undefined;
+  /** Set: findTrace and search answers carry it (a member that moved spans into blocks). */
+  flushedRevision: number | undefined;
 
   private async answer<T>(method: string, tenant: string, arg: unknown, value: T): Promise<T> {
     this.calls.push(arg === undefined ? { method, tenant } : { method, tenant, arg });
@@ -108,10 +110,11 @@ class RecordingBackend implements QueryBackend {
 
   findTrace(tenant: string, traceId: Uint8Array): Promise<TraceResult | null> {
     const found = tenant === TENANT && toHex(traceId) === toHex(T1);
-    return this.answer('findTrace', tenant, toHex(traceId), found ? { groups: T1_GROUPS } : null);
+    const f = this.flushedRevision;
+    return this.answer('findTrace', tenant, toHex(traceId), found ? (f === undefined ? { groups: T1_GROUPS } : { groups: T1_GROUPS, flushedRevision: f }) : f === undefined ? null : { groups: [], flushedRevision: f });
   }
   search(tenant: string, request: SearchRequest): Promise<SearchResult> {
-    return this.answer('search', tenant, request, SEARCH_RESULT);
+    return this.answer('search', tenant, request, this.flushedRevision === undefined ? SEARCH_RESULT : { ...SEARCH_RESULT, flushedRevision: this.flushedRevision });
   }
   tagNames(tenant: string): Promise<string[]> {
     return this.answer('tagNames', tenant, undefined, TAG_NAMES);
@@ -473,6 +476,19 @@ describe('query methods', () => {
       { method: 'findTrace', tenant: TENANT, arg: toHex(T_MISSING) },
       { method: 'findTrace', tenant: 'team-b', arg: toHex(T1) },
     ]);
+  });
+
+  it('FindTrace and Search carry the member\'s flushed revision in a trailer, found or not', async () => {
+    member.backend.flushedRevision = 9_007_199_254; // beyond 32 bits
+    const client = pool.get(member.address);
+    const found = await client.findTrace(TENANT, T1, LONG);
+    expect(found!.flushedRevision).toBe(9_007_199_254);
+    expect(hexGroups(found!.groups)).toEqual(hexGroups(T1_GROUPS));
+    expect(await client.findTrace(TENANT, T_MISSING, LONG)).toEqual({ groups: [], flushedRevision: 9_007_199_254 });
+    expect(await client.search(TENANT, { tags: [], limit: 5 }, LONG)).toEqual({ ...SEARCH_RESULT, flushedRevision: 9_007_199_254 });
+    member.backend.flushedRevision = undefined;
+    expect((await client.findTrace(TENANT, T1, LONG))!.flushedRevision).toBeUndefined();
+    expect(await client.search(TENANT, { tags: [], limit: 5 }, LONG)).toEqual(SEARCH_RESULT);
   });
 
   it('Search, TagNames, TagValues, Services and Operations return what the backend returned, with the request intact', async () => {

@@ -6,7 +6,13 @@ import { SkeinError, toSkeinError } from '../errors/index.js';
 import { GrpcCallError, type UnaryHandler } from '../grpc/index.js';
 import { encodeTracesData } from '../otlp/index.js';
 import { parseTraceIdHex, resolveTenant, TENANT_HEADER, type QueryBackend, type SearchRequest } from '../model/index.js';
-import { FORWARD_METADATA, RPC_PATHS, decodeJson, encodeJson, type ForwardRequest } from './protocol.js';
+import { FLUSHED_REVISION_TRAILER, FORWARD_METADATA, RPC_PATHS, decodeJson, encodeJson, type ForwardRequest } from './protocol.js';
+import type { UnaryResponse } from '../grpc/index.js';
+
+/** The body, with the flushed-revision trailer when the answer carries one. */
+function withFlushed(body: Uint8Array, flushedRevision: number | undefined): Uint8Array | UnaryResponse {
+  return flushedRevision === undefined ? body : { body, trailers: { [FLUSHED_REVISION_TRAILER]: String(flushedRevision) } };
+}
 
 /** This member does not own the shard; `ownerHint` (`member@address`) says who does, as far as it knows. */
 export class NotOwnerError extends SkeinError {
@@ -98,16 +104,18 @@ export function buildIngesterRpcHandlers(handlers: IngesterRpcHandlers): Map<str
         const traceId = parseTraceIdHex(stringField(body, 'traceId'));
         if (traceId === undefined) throw new SkeinError('INVALID_ARGUMENT', 'traceId must be 1-32 hex characters, not all zero');
         const found = await q.findTrace(tenant, traceId);
-        return found === null || found.groups.length === 0 ? EMPTY : encodeTracesData(found.groups);
+        return withFlushed(found === null || found.groups.length === 0 ? EMPTY : encodeTracesData(found.groups), found?.flushedRevision);
       }),
     ],
     [
       RPC_PATHS.search,
-      json('Search', async (body, tenant) => {
-        const request = field(body, 'request');
-        if (typeof request !== 'object' || request === null) throw new SkeinError('INVALID_ARGUMENT', 'request field request must be an object');
-        const r = await q.search(tenant, request as SearchRequest);
-        return { traces: r.traces, inspectedTraces: r.inspectedTraces };
+      wrap(async (request) => {
+        const body = decodeJson(request, 'Search');
+        const tenant = tenantOf(field(body, 'tenant'));
+        const search = field(body, 'request');
+        if (typeof search !== 'object' || search === null) throw new SkeinError('INVALID_ARGUMENT', 'request field request must be an object');
+        const r = await q.search(tenant, search as SearchRequest);
+        return withFlushed(encodeJson({ traces: r.traces, inspectedTraces: r.inspectedTraces }), r.flushedRevision);
       }),
     ],
     [RPC_PATHS.tagNames, json('TagNames', (_body, tenant) => q.tagNames(tenant))],

@@ -242,6 +242,14 @@ describe('partial answers', () => {
     expect(merged?.partial).toEqual({ reasons: ['m3 down', 'shard 4 unowned'] });
   });
 
+  it('the highest flushed revision survives combining, also when no source holds the trace', () => {
+    expect(combineTraceResults([{ groups: [], flushedRevision: 7 }, null, { groups: [], flushedRevision: 12 }])).toEqual({ groups: [], flushedRevision: 12 });
+    expect(combineTraceResults([{ groups: [] }, null])).toBeNull();
+    const a: TraceResult = { groups: [group('api', [spanBytes(1, 1)])], flushedRevision: 3 };
+    expect(combineTraceResults([a, { groups: [], flushedRevision: 5 }])?.flushedRevision).toBe(5);
+    expect(combineSearchResults([{ traces: [], inspectedTraces: 1, flushedRevision: 4 }, { traces: [], inspectedTraces: 2 }], 5)).toEqual({ traces: [], inspectedTraces: 3, flushedRevision: 4 });
+  });
+
   it('combineSearchResults: merged list, inspected counts added, partial carried', () => {
     const r = combineSearchResults(
       [

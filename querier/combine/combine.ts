@@ -197,8 +197,18 @@ export function combineTraceResults(parts: readonly (TraceResult | null)[], reas
   const found = parts.filter((p): p is TraceResult => p !== null);
   if (found.length === 0) return null;
   const partial = mergePartial(reasons, ...found.map((p) => p.partial));
+  const flushedRevision = maxFlushed(found);
   const groups = mergeTraceGroups(found.map((p) => p.groups));
-  return partial === undefined ? { groups } : { groups, partial };
+  // No spans anywhere: still an answer when it carries a flushed revision (the reader of blocks needs it).
+  if (groups.length === 0 && flushedRevision === undefined) return null;
+  return { groups, ...(partial === undefined ? {} : { partial }), ...(flushedRevision === undefined ? {} : { flushedRevision }) };
+}
+
+/** The highest flushedRevision of the parts, if any has one. */
+export function maxFlushed(parts: readonly { readonly flushedRevision?: number }[]): number | undefined {
+  let max: number | undefined;
+  for (const p of parts) if (p.flushedRevision !== undefined && (max === undefined || p.flushedRevision > max)) max = p.flushedRevision;
+  return max;
 }
 
 /** Several sources' search answers as one: merged top `limit`, inspected counts added, partial as for combineTraceResults. */
@@ -209,5 +219,6 @@ export function combineSearchResults(parts: readonly SearchResult[], limit: numb
     limit,
   );
   const inspectedTraces = parts.reduce((n, p) => n + p.inspectedTraces, 0);
-  return partial === undefined ? { traces, inspectedTraces } : { traces, inspectedTraces, partial };
+  const flushedRevision = maxFlushed(parts);
+  return { traces, inspectedTraces, ...(partial === undefined ? {} : { partial }), ...(flushedRevision === undefined ? {} : { flushedRevision }) };
 }
