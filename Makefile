@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build gen gen-check etcd k8s helm typecheck lint test test-unit test-int run cluster bench clean check-node e2e-kind
+.PHONY: all deps build gen gen-check etcd k8s helm s3 typecheck lint test test-unit test-int run cluster bench clean check-node e2e-kind
 
 all: build
 
@@ -55,7 +55,12 @@ k8s:
 helm:
 	@scripts/ensure-helm.sh >/dev/null
 
-test-int: build etcd k8s helm
+# SeaweedFS, the S3-compatible server the object-store conformance suite (common/storage) starts,
+# built once from its Go module into ~/.cache/skein/seaweedfs/<version>/bin/ (never the repo).
+s3:
+	@scripts/ensure-s3.sh >/dev/null
+
+test-int: build etcd k8s helm s3
 	vitest run --project integration
 
 # The whole suite: typecheck + lint + generated files up to date + unit + integration.
