@@ -25,6 +25,8 @@ const CASES: readonly { readonly title: string; readonly params: BuildParams }[]
   { title: 'managed etcd of 5 bootstrapped with 3', params: paramsFor({ etcd: { managed: { replicas: 5, storageClassName: 'standard' } } }, { etcdReplicas: 3 }) },
   { title: 'single etcd member', params: paramsFor({ etcd: { managed: { replicas: 1 } }, ingester: { replicas: 1 }, querier: { replicas: 1 } }) },
   { title: 'longest name', params: paramsFor({ etcd: { managed: { replicas: 7 } } }, { name: 'a'.repeat(MAX_CLUSTER_NAME_LENGTH) }) },
+  { title: 'filesystem storage on a StorageClass', params: paramsFor({ storage: { filesystem: { size: '1Ti', storageClassName: 'nfs' } } }) },
+  { title: 'S3-compatible storage (endpoint, prefix, path style)', params: paramsFor({ storage: { s3: { bucket: 'traces', endpoint: 'http://minio.minio:9000', prefix: 'team-a/prod', forcePathStyle: true, secretRef: { name: 'minio' } } } }) },
 ];
 
 const byKind = (objects: readonly KubeObject[], kind: string): KubeObject[] => objects.filter((o) => o.kind === kind);
@@ -65,7 +67,7 @@ describe.each(CASES)('buildAll: $title', ({ params }) => {
         'app.kubernetes.io/managed-by': MANAGED_BY,
         'app.kubernetes.io/version': params.version,
       });
-      expect(['ingester', 'querier', 'etcd', 'config'], where).toContain(o.metadata.labels?.['app.kubernetes.io/component']);
+      expect(['ingester', 'querier', 'etcd', 'config', 'storage'], where).toContain(o.metadata.labels?.['app.kubernetes.io/component']);
     }
   });
 
@@ -80,9 +82,9 @@ describe.each(CASES)('buildAll: $title', ({ params }) => {
     expect(keys.size).toBe(objects.length);
   });
 
-  it('returns objects in apply order: ConfigMap, Services, etcd, ingester, querier, PDBs', () => {
+  it('returns objects in apply order: ConfigMap, Services, etcd, ingester, querier, PDBs, blocks claim', () => {
     const order = objects.map((o) => (o.kind === 'StatefulSet' ? `StatefulSet/${o.metadata.labels?.['app.kubernetes.io/component']}` : o.kind));
-    const rank = ['ConfigMap', 'Service', 'StatefulSet/etcd', 'StatefulSet/ingester', 'StatefulSet/querier', 'PodDisruptionBudget'];
+    const rank = ['ConfigMap', 'Service', 'StatefulSet/etcd', 'StatefulSet/ingester', 'StatefulSet/querier', 'PodDisruptionBudget', 'PersistentVolumeClaim'];
     const ranks = order.map((k) => rank.indexOf(k));
     expect(ranks.every((r) => r >= 0)).toBe(true);
     expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
@@ -152,6 +154,8 @@ describe('config checksum', () => {
     { title: 'shards', spec: { shards: 12 }, rolls: false },
     { title: 'WAL size', spec: { ingester: { wal: { size: '20Gi' } } }, rolls: false },
     { title: 'retention (policy in etcd, not process config)', spec: { retention: { traces: '24h' } }, rolls: false },
+    { title: 'storage backend', spec: { storage: { s3: { bucket: 'traces', secretRef: { name: 's3' } } } }, rolls: true },
+    { title: 'blocks claim size (the claim grows, the pods keep their mount)', spec: { storage: { filesystem: { size: '200Gi' } } }, rolls: false },
   ] satisfies { title: string; spec: TracingClusterSpecInput; rolls: boolean }[])('changing $title changes the checksum: $rolls', ({ spec, rolls }) => {
     const changed = checksums(spec);
     expect(changed).toHaveLength(2);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BLOCK_STORAGE_FLAGS } from '../../cli/block-storage.js';
 import { INGESTER_FLAGS } from '../../cli/ingester.js';
 import { QUERIER_FLAGS } from '../../cli/querier.js';
 import { envName, FLAGS, type FlagName } from '../../common/config/index.js';
@@ -8,7 +9,9 @@ import { buildAll, computeConfigChecksum, computeConfigData } from './index.js';
 import { paramsFor } from './testing/index.js';
 
 const flagOfEnv = new Map(Object.keys(FLAGS).map((f) => [envName(f), f as FlagName]));
-const READ_BY_SOME_PROCESS = new Set<FlagName>([...INGESTER_FLAGS, ...QUERIER_FLAGS]);
+// The storage flags count as read through openBlockStorage (cli/block-storage.ts), which every
+// process that touches blocks calls with BLOCK_STORAGE_FLAGS.
+const READ_BY_SOME_PROCESS = new Set<FlagName>([...INGESTER_FLAGS, ...QUERIER_FLAGS, ...BLOCK_STORAGE_FLAGS]);
 
 describe('computeConfigData', () => {
   it.each([
@@ -22,6 +25,8 @@ describe('computeConfigData', () => {
         SKEIN_FSYNC_DELAY_MS: '5',
         SKEIN_LOG_LEVEL: 'info',
         SKEIN_NAMESPACE: 'observability',
+        SKEIN_STORAGE_BACKEND: 'filesystem',
+        SKEIN_STORAGE_DIR: '/var/lib/skein/blocks',
       },
     },
     {
@@ -34,10 +39,12 @@ describe('computeConfigData', () => {
         SKEIN_FSYNC_DELAY_MS: '1000',
         SKEIN_LOG_LEVEL: 'info',
         SKEIN_NAMESPACE: 'observability',
+        SKEIN_STORAGE_BACKEND: 'filesystem',
+        SKEIN_STORAGE_DIR: '/var/lib/skein/blocks',
       },
     },
     {
-      title: 'policy and storage fields stay out (policy goes to etcd)',
+      title: 'policy fields stay out (policy goes to etcd); s3 flags in, credentials out',
       spec: { retention: { traces: '24h' }, compaction: { window: '30m' }, sampling: { keepPercent: 10 }, storage: { s3: { bucket: 'b-1', secretRef: { name: 's' } } }, ingester: { wal: { fsync: 'none' } } },
       data: {
         SKEIN_CLUSTER: 'traces',
@@ -46,6 +53,9 @@ describe('computeConfigData', () => {
         SKEIN_FSYNC_DELAY_MS: '5',
         SKEIN_LOG_LEVEL: 'info',
         SKEIN_NAMESPACE: 'observability',
+        SKEIN_S3_BUCKET: 'b-1',
+        SKEIN_S3_FORCE_PATH_STYLE: 'false',
+        SKEIN_STORAGE_BACKEND: 's3',
       },
     },
   ] satisfies { title: string; spec: TracingClusterSpecInput; data: Record<string, string> }[])('$title', ({ spec, data }) => {
@@ -59,6 +69,11 @@ describe('the env the pods get', () => {
   const cases: { title: string; spec: TracingClusterSpecInput }[] = [
     { title: 'defaults', spec: {} },
     { title: 'external etcd', spec: { etcd: { external: { endpoints: ['https://e1:2379'] } }, ingester: { wal: { fsync: 'always', fsyncMaxDelay: '1s' } } } },
+    { title: 'filesystem storage on a class', spec: { storage: { filesystem: { size: '1Ti', storageClassName: 'nfs' } } } },
+    {
+      title: 's3 with every field',
+      spec: { storage: { s3: { bucket: 'traces', endpoint: 'https://s3.eu-west-1.amazonaws.com', region: 'eu-west-1', prefix: 'a/b', forcePathStyle: true, secretRef: { name: 's3' } } } },
+    },
   ];
   it.each(cases)('$title: every SKEIN_* value is a flag a process reads, and its schema accepts the value', ({ spec }) => {
     const objects = buildAll(paramsFor(spec));

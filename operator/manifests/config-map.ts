@@ -2,15 +2,19 @@
 // the flags it declares, so one map serves both), and its checksum, which the pod templates carry
 // so that a config change rolls the pods (envFrom is read only at container start).
 //
+// Block storage flags come from block-storage.ts; the S3 credentials are not here but container env
+// from the user's Secret (no secret value in a ConfigMap).
+//
 // Not rendered here, on purpose: retention, compaction and sampling are cluster policy the operator
-// writes into etcd for the lifecycle controller, not process flags; block storage (filesystem/s3)
-// flags come with the block-storage issue. etcd client TLS (spec.etcd.external.tlsSecretRef) has no
-// process flag yet either. Flags without a spec field (lease TTL, timeouts, limits) keep the
+// writes into etcd for the lifecycle controller, not process flags. etcd client TLS
+// (spec.etcd.external.tlsSecretRef) has no process flag yet. Flags without a spec field (lease TTL,
+// timeouts, limits, the block cut's --cut-max-age-ms/--cut-max-bytes/--trace-idle-ms) keep the
 // processes' own defaults rather than a second copy of them here.
 import { createHash } from 'node:crypto';
 import { envName, type FlagName } from '../../common/config/index.js';
 import { SkeinError } from '../../common/errors/index.js';
 import { parseDuration } from '../api/index.js';
+import { computeStorageFlags } from './block-storage.js';
 import type { KubeObject } from './kube-types.js';
 import { managedEtcdEndpoints, resourceNames } from './naming.js';
 import { buildObjectMeta } from './object-meta.js';
@@ -36,6 +40,7 @@ export function computeConfigData(params: BuildParams): Record<string, string> {
     ['fsync', spec.ingester.wal.fsync],
     ['fsync-delay-ms', String(fsyncDelayMs)],
     ['log-level', 'info'],
+    ...computeStorageFlags(params),
   ];
   const entries = flags.map(([flag, value]) => [envName(flag), value] as const);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -1,13 +1,15 @@
 // The ingester StatefulSet: stable identities (the pod name is the member ID), one WAL volume per
-// pod, per-pod DNS through the headless Service for forwarding and querier fan-out.
+// pod, per-pod DNS through the headless Service for forwarding and querier fan-out, and block
+// storage (block-storage.ts): the shared blocks claim or the S3 credentials.
 import type { KubeObject } from './kube-types.js';
 import { buildPreferredAntiAffinity } from './anti-affinity.js';
+import { buildBlockStoragePodParts } from './block-storage.js';
 import { CONFIG_CHECKSUM_ANNOTATION } from './config-map.js';
 import { podLabels, selectorLabels } from './labels.js';
 import { podHostname, resourceNames } from './naming.js';
 import { buildObjectMeta } from './object-meta.js';
 import type { BuildParams } from './params.js';
-import { buildPodSecurity, SKEIN_USER_ID } from './pod-security.js';
+import { buildPodSecurity, SKEIN_POD_SECURITY, SKEIN_USER_ID } from './pod-security.js';
 import { PORT_NAMES, PORTS } from './ports.js';
 import { buildVolumeClaimTemplate } from './volume-claim.js';
 
@@ -31,6 +33,7 @@ export function buildIngesterStatefulSet(params: BuildParams, configChecksum: st
   const { name, namespace, spec } = params.cluster;
   const names = resourceNames(name);
   const security = buildPodSecurity(SKEIN_USER_ID);
+  const storage = buildBlockStoragePodParts(params);
   const selector = selectorLabels(name, 'ingester');
   const wal = spec.ingester.wal;
   const adminPort = { port: PORT_NAMES.admin };
@@ -53,7 +56,7 @@ export function buildIngesterStatefulSet(params: BuildParams, configChecksum: st
         metadata: { labels: podLabels(name, 'ingester'), annotations: { [CONFIG_CHECKSUM_ANNOTATION]: configChecksum } },
         spec: {
           ...security.podSpec,
-          securityContext: security.pod,
+          securityContext: { ...security.pod, ...SKEIN_POD_SECURITY },
           terminationGracePeriodSeconds: INGESTER_TERMINATION_GRACE_PERIOD_SECONDS,
           affinity: buildPreferredAntiAffinity(selector),
           containers: [
@@ -69,6 +72,7 @@ export function buildIngesterStatefulSet(params: BuildParams, configChecksum: st
                 { name: 'SKEIN_MEMBER_ID', value: '$(POD_NAME)' },
                 { name: 'SKEIN_ADVERTISE_HOST', value: podHostname('$(POD_NAME)', names.ingesterHeadless, namespace) },
                 { name: 'SKEIN_SHUTDOWN_TIMEOUT_MS', value: String(INGESTER_SHUTDOWN_TIMEOUT_MS) },
+                ...storage.env,
               ],
               ports: [
                 { name: PORT_NAMES.otlpGrpc, containerPort: PORTS.otlpGrpc, protocol: 'TCP' },
@@ -87,12 +91,13 @@ export function buildIngesterStatefulSet(params: BuildParams, configChecksum: st
               securityContext: security.container,
               volumeMounts: [
                 { name: 'wal', mountPath: DATA_DIR },
+                ...storage.volumeMounts,
                 { name: 'tmp', mountPath: '/tmp' },
               ],
             },
           ],
           // Node writes temporary files under /tmp; the root filesystem is read-only.
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          volumes: [{ name: 'tmp', emptyDir: {} }, ...storage.volumes],
         },
       },
       volumeClaimTemplates: [buildVolumeClaimTemplate(name, 'ingester', 'wal', wal.size, wal.storageClassName)],

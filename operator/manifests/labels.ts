@@ -5,7 +5,8 @@
 export const MANAGED_BY = 'skein-operator';
 const APP = 'skein';
 
-export type Component = 'ingester' | 'querier' | 'etcd' | 'config';
+/** `storage`: the block storage volume claim (filesystem backend) shared by ingesters and queriers. */
+export type Component = 'ingester' | 'querier' | 'etcd' | 'config' | 'storage';
 
 export const LABEL_NAME = 'app.kubernetes.io/name';
 export const LABEL_INSTANCE = 'app.kubernetes.io/instance';

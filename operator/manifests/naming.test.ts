@@ -18,6 +18,7 @@ describe('resourceNames', () => {
       ingesterPdb: 'traces-ingester',
       querierPdb: 'traces-querier',
       etcdPdb: 'traces-etcd',
+      blocks: 'traces-blocks',
     });
   });
 

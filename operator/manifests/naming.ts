@@ -25,6 +25,8 @@ export interface ResourceNames {
   readonly ingesterPdb: string;
   readonly querierPdb: string;
   readonly etcdPdb: string;
+  /** The ReadWriteMany volume claim of filesystem block storage, mounted by every ingester and querier. */
+  readonly blocks: string;
 }
 
 export function resourceNames(clusterName: string): ResourceNames {
@@ -42,6 +44,7 @@ export function resourceNames(clusterName: string): ResourceNames {
     ingesterPdb: `${clusterName}-ingester`,
     querierPdb: `${clusterName}-querier`,
     etcdPdb: `${clusterName}-etcd`,
+    blocks: `${clusterName}-blocks`,
   };
 }
 

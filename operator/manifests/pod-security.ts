@@ -8,6 +8,14 @@ export const SKEIN_USER_ID = 1000;
 /** The distroless `nonroot` user; etcd writes only to its data volume, which fsGroup makes writable. */
 export const ETCD_USER_ID = 65532;
 
+/**
+ * Extra pod security context of the Skein pods (ingester, querier), whose volumes (a WAL, the
+ * shared blocks claim) fill with many files: with fsGroup set, the kubelet would otherwise walk and
+ * chown every file of a volume at each pod start — on the blocks claim, from every pod at once.
+ * Every file there is written by SKEIN_USER_ID, so a matching volume root means nothing to fix.
+ */
+export const SKEIN_POD_SECURITY = { fsGroupChangePolicy: 'OnRootMismatch' } as const;
+
 export interface PodSecurity {
   readonly pod: Record<string, unknown>;
   readonly container: Record<string, unknown>;

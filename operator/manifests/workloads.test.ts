@@ -5,6 +5,8 @@ import { paramsFor } from './testing/index.js';
 
 const statefulSet = (spec: TracingClusterSpecInput, name: string): any => buildAll(paramsFor(spec)).find((o) => o.kind === 'StatefulSet' && o.metadata.name === name)!['spec'];
 
+const SKEIN_POD_SECURITY_CONTEXT = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' }, fsGroupChangePolicy: 'OnRootMismatch' };
+
 const RESTRICTED_CONTAINER = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
@@ -50,7 +52,11 @@ describe('ingester StatefulSet', () => {
     expect(sts.volumeClaimTemplates.map((c: any) => [c.metadata.name, c.spec])).toEqual([
       ['wal', { accessModes: ['ReadWriteOnce'], storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } }],
     ]);
-    expect(container.volumeMounts).toContainEqual({ name: 'wal', mountPath: '/var/lib/skein' });
+    expect(container.volumeMounts).toEqual([
+      { name: 'wal', mountPath: '/var/lib/skein' },
+      { name: 'blocks', mountPath: '/var/lib/skein/blocks' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ]);
   });
 
   it('probes the admin port', () => {
@@ -59,7 +65,7 @@ describe('ingester StatefulSet', () => {
   });
 
   it('runs restricted, spread over nodes', () => {
-    expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toEqual(SKEIN_POD_SECURITY_CONTEXT);
     expect(container.securityContext).toEqual(RESTRICTED_CONTAINER);
     expect(pod.enableServiceLinks).toBe(false);
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({
@@ -93,7 +99,12 @@ describe('querier StatefulSet', () => {
     expect(container.livenessProbe.tcpSocket).toEqual({ port: 'http-tempo' });
     expect(container.resources).toEqual({ requests: { cpu: '1' } });
     expect(container.securityContext).toEqual(RESTRICTED_CONTAINER);
+    expect(container.env).toBeUndefined();
+    expect(sts.template.spec.securityContext).toEqual(SKEIN_POD_SECURITY_CONTEXT);
     expect(sts.volumeClaimTemplates).toBeUndefined();
-    expect(sts.template.spec.volumes).toEqual([{ name: 'tmp', emptyDir: {} }]);
+    expect(sts.template.spec.volumes).toEqual([
+      { name: 'tmp', emptyDir: {} },
+      { name: 'blocks', persistentVolumeClaim: { claimName: 'traces-blocks' } },
+    ]);
   });
 });
