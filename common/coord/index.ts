@@ -54,5 +54,6 @@ export {
   JobValue,
   JobClaimValue,
   OrphanValue,
+  UploadValue,
   type Keyspace,
 } from './keyspace.js';
