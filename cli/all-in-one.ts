@@ -15,8 +15,12 @@ import { DEFAULT_SPAN_LIMITS } from '../common/otlp/index.js';
 import { createIngesterClientPool } from '../common/rpc/index.js';
 import { createClusterIngester } from '../ingester/cluster-ingester.js';
 import { startGrpcReceiver, buildOtlpHttpApp } from '../ingester/receivers/index.js';
-import { createShardController } from '../operator/cluster/index.js';
+import { createLifecycleController, createShardController } from '../operator/cluster/index.js';
+import { computeFlagPolicy, LIFECYCLE_FLAGS } from './controller.js';
 import { buildTempoApp, buildJaegerApp } from '../querier/http/index.js';
+import { createBlockBackend, createHeadsAndBlocksBackend } from '../querier/blocks/index.js';
+import { AGENT_POLICY_PATH } from '../common/agent-policy/index.js';
+import { BLOCK_STORAGE_FLAGS, openBlockStorage } from './block-storage.js';
 
 export const ALL_IN_ONE_FLAGS = [
   'data-dir',
@@ -37,11 +41,19 @@ export const ALL_IN_ONE_FLAGS = [
   'max-attributes',
   'max-request-bytes',
   'tenancy-required',
+  ...BLOCK_STORAGE_FLAGS,
+  'cut-max-age-ms',
+  'cut-max-bytes',
+  'trace-idle-ms',
+  'block-gc-grace-ms',
+  'upload-timeout-ms',
+  ...LIFECYCLE_FLAGS,
   'log-level',
   'shutdown-timeout-ms',
 ] as const satisfies readonly FlagName[];
 
-const SUMMARY = 'Runs everything in one process: OTLP in (gRPC and HTTP), WALs and in-memory heads on local disk, Tempo- and Jaeger-compatible query APIs out.';
+const SUMMARY =
+  'Runs everything in one process: OTLP in (gRPC and HTTP), WALs and in-memory heads on local disk, heads cut into blocks in local block storage, Tempo- and Jaeger-compatible query APIs out.';
 
 const VERSION = '0.1.0';
 /** How long startup waits for the member to own every shard before it says ready anyway. */
@@ -81,6 +93,14 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
   const opened = openFileBackedStore({ file: coordinatorFile });
   logger.info({ file: coordinatorFile, ...opened.report }, 'coordinator state loaded');
   const store = opened.store;
+  let blockStore: Awaited<ReturnType<typeof openBlockStorage>>;
+  try {
+    blockStore = await openBlockStorage(config);
+  } catch (e) {
+    logger.error({ err: e }, 'cannot open block storage; check --storage-backend, --storage-dir and --s3-*');
+    opened.close();
+    return 1;
+  }
   const keyspace = createKeyspace('local', 'all-in-one');
   const memberId = 'all-in-one';
   const controllerCoord = store.connect();
@@ -97,6 +117,27 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
     registry,
   });
   await controller.start();
+
+  // ---- lifecycle controller (DESIGN.md §7): writes the policy from the flags, plans compaction
+  // jobs and expires blocks past retention on this process's coordinator, like `skein controller`.
+  const lifecycleCoord = store.connect();
+  const lifecycle = createLifecycleController({
+    coord: lifecycleCoord,
+    keyspace,
+    identity: memberId,
+    policy: computeFlagPolicy(config),
+    intervalMs: config['lifecycle-interval-ms'],
+    leaseTtlSeconds: config['lease-ttl-seconds'],
+    logger: logger.child({ component: 'lifecycle-controller' }),
+    registry,
+  });
+  await lifecycle.start();
+  const stopLifecycle = async (): Promise<void> => {
+    await lifecycle.stop();
+    await lifecycleCoord.close();
+  };
+  // ---- end of the lifecycle controller
+
   const clients = createIngesterClientPool(); // no other members: only ever used if one appeared
   const ingester = await createClusterIngester({
     dataDir: config['data-dir'],
@@ -114,16 +155,23 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
     leaseTtlSeconds: config['lease-ttl-seconds'],
     forwardTimeoutMs: config['forward-timeout-ms'],
     clients,
+    blocks: { store: blockStore, cutMaxAgeMs: config['cut-max-age-ms'], cutMaxBytes: config['cut-max-bytes'], traceIdleMs: config['trace-idle-ms'], gcGraceMs: config['block-gc-grace-ms'], uploadTimeoutMs: config['upload-timeout-ms'] },
   });
+  const querierCoord = store.connect();
+  const blocks = createBlockBackend({ coord: querierCoord, keyspace, store: blockStore, logger, registry });
+  await blocks.start();
   const closeCluster = async (): Promise<void> => {
     await ingester.close();
-    await controller.stop();
+    blocks.stop();
+    await Promise.all([controller.stop(), stopLifecycle()]);
     clients.close();
-    await Promise.allSettled([ingesterCoord.close(), controllerCoord.close()]);
+    await Promise.allSettled([ingesterCoord.close(), controllerCoord.close(), querierCoord.close()]);
     opened.close();
+    await blockStore.close();
   };
-  // Queries are answered from every head at once (replayed shards included); /ready waits for ownership.
-  const backend: QueryBackend = { ...ingester.backend, ready: () => ingester.ready() };
+  // Queries are answered from every head at once (replayed shards included) and from the blocks
+  // cut since; /ready waits for ownership.
+  const backend: QueryBackend = { ...createHeadsAndBlocksBackend(ingester.backend, blocks), ready: () => ingester.ready() };
 
   const apps: FastifyInstance[] = [];
   const listen = async (app: FastifyInstance, port: number): Promise<string> => {
@@ -141,6 +189,7 @@ export async function runAllInOne(argv: readonly string[]): Promise<number> {
       maxRequestBytes: config['max-request-bytes'],
       tenancyRequired: config['tenancy-required'],
       service: ingester.service,
+      extraHandlers: new Map([[AGENT_POLICY_PATH, ingester.agentPolicyHandler]]),
     });
     const otlpHttp = await listen(
       buildOtlpHttpApp({ maxRequestBytes: config['max-request-bytes'], tenancyRequired: config['tenancy-required'], service: ingester.service, logger }),

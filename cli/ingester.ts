@@ -14,7 +14,7 @@ import { startNativeGrpcServer } from '../common/grpc/index.js';
 import { buildIngesterRpcHandlers, createIngesterClientPool } from '../common/rpc/index.js';
 import { AGENT_POLICY_PATH } from '../common/agent-policy/index.js';
 import { createClusterIngester } from '../ingester/cluster-ingester.js';
-import { createPolicyRelay } from '../ingester/policy-relay.js';
+import { BLOCK_STORAGE_FLAGS, openBlockStorage } from './block-storage.js';
 import { startGrpcReceiver, buildOtlpHttpApp } from '../ingester/receivers/index.js';
 
 export const INGESTER_FLAGS = [
@@ -39,6 +39,12 @@ export const INGESTER_FLAGS = [
   'max-attributes',
   'max-request-bytes',
   'tenancy-required',
+  ...BLOCK_STORAGE_FLAGS,
+  'cut-max-age-ms',
+  'cut-max-bytes',
+  'trace-idle-ms',
+  'block-gc-grace-ms',
+  'upload-timeout-ms',
   'log-level',
   'shutdown-timeout-ms',
 ] as const satisfies readonly FlagName[];
@@ -63,6 +69,13 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
   const host = config.host;
   const advertise = config['advertise-host'] !== '' ? config['advertise-host'] : host === '0.0.0.0' || host === '::' ? os.hostname() : host;
 
+  let store: Awaited<ReturnType<typeof openBlockStorage>>;
+  try {
+    store = await openBlockStorage(config);
+  } catch (e) {
+    logger.error({ err: e }, 'cannot open block storage; check --storage-backend, --storage-dir and --s3-*');
+    return 1;
+  }
   const coord = createEtcdCoordinator({ endpoints: config['etcd-endpoints'] });
   const clients = createIngesterClientPool({ maxMessageBytes: Math.max(64 * 1024 * 1024, config['max-request-bytes'] * 2) });
   const ingester = await createClusterIngester({
@@ -81,9 +94,8 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
     leaseTtlSeconds: config['lease-ttl-seconds'],
     forwardTimeoutMs: config['forward-timeout-ms'],
     clients,
+    blocks: { store, cutMaxAgeMs: config['cut-max-age-ms'], cutMaxBytes: config['cut-max-bytes'], traceIdleMs: config['trace-idle-ms'], gcGraceMs: config['block-gc-grace-ms'], uploadTimeoutMs: config['upload-timeout-ms'] },
   });
-
-  const policyRelay = createPolicyRelay({ coord, keyspace: createKeyspace(config.namespace, config.cluster), logger });
 
   const apps: FastifyInstance[] = [];
   const listen = async (app: FastifyInstance, port: number): Promise<number> => {
@@ -112,7 +124,7 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
       maxRequestBytes: config['max-request-bytes'],
       tenancyRequired: config['tenancy-required'],
       service: ingester.service,
-      extraHandlers: new Map([[AGENT_POLICY_PATH, policyRelay.handler]]),
+      extraHandlers: new Map([[AGENT_POLICY_PATH, ingester.agentPolicyHandler]]),
     });
     const otlpHttpPort = await listen(
       buildOtlpHttpApp({ maxRequestBytes: config['max-request-bytes'], tenancyRequired: config['tenancy-required'], service: ingester.service, logger }),
@@ -139,8 +151,8 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
     await closeListeners(AbortSignal.timeout(1000));
     await ingester.leave(AbortSignal.timeout(1000)).catch(() => undefined);
     clients.close();
-    policyRelay.close();
     await coord.close();
+    await store.close();
     return 1;
   }
 
@@ -161,8 +173,8 @@ export async function runIngester(argv: readonly string[]): Promise<number> {
         await ingester.leave(AbortSignal.timeout(Math.max(0, budget - 2000)));
         await closeListeners(AbortSignal.timeout(1000));
         clients.close();
-        policyRelay.close();
         await coord.close();
+        await store.close();
         clearTimeout(timer);
         logger.info('stopped cleanly');
         resolve(0);

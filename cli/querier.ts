@@ -10,6 +10,8 @@ import { createRegistry } from '../common/metrics/index.js';
 import { createIngesterClientPool } from '../common/rpc/index.js';
 import { buildJaegerApp, buildTempoApp } from '../querier/http/index.js';
 import { createClusterBackend } from '../querier/querier.js';
+import { createBlockBackend, createHeadsAndBlocksBackend } from '../querier/blocks/index.js';
+import { BLOCK_STORAGE_FLAGS, openBlockStorage } from './block-storage.js';
 
 export const QUERIER_FLAGS = [
   'etcd-endpoints',
@@ -20,12 +22,14 @@ export const QUERIER_FLAGS = [
   'jaeger-port',
   'query-timeout-ms',
   'tenancy-required',
+  'data-dir',
+  ...BLOCK_STORAGE_FLAGS,
   'log-level',
   'shutdown-timeout-ms',
 ] as const satisfies readonly FlagName[];
 
 const SUMMARY =
-  'Serves the Tempo- and Jaeger-compatible query APIs of a sharded cluster: every query goes to every ingester registered in etcd, and the answers are merged (partial answers say so).';
+  'Serves the Tempo- and Jaeger-compatible query APIs of a sharded cluster: every query goes to every ingester registered in etcd (recent spans) and to the blocks in storage (everything cut since), and the answers are merged (partial answers say so).';
 
 /** After this long without the coordinator's first answer, say what we are waiting for. */
 const COORDINATOR_WAIT_WARN_MS = 5000;
@@ -59,16 +63,28 @@ export async function runQuerier(argv: readonly string[]): Promise<number> {
     process.off('SIGINT', handleSignal);
   };
 
+  let store: Awaited<ReturnType<typeof openBlockStorage>>;
+  try {
+    store = await openBlockStorage(config);
+  } catch (e) {
+    logger.error({ err: e }, 'cannot open block storage; check --storage-backend, --storage-dir and --s3-*');
+    releaseSignals();
+    return 1;
+  }
   const coord = createEtcdCoordinator({ endpoints: config['etcd-endpoints'] });
   const clients = createIngesterClientPool();
-  const backend = createClusterBackend({ coord, keyspace, clients, queryTimeoutMs: config['query-timeout-ms'], logger, registry });
+  const heads = createClusterBackend({ coord, keyspace, clients, queryTimeoutMs: config['query-timeout-ms'], logger, registry });
+  const blocks = createBlockBackend({ coord, keyspace, store, logger, registry });
+  const backend = createHeadsAndBlocksBackend(heads, blocks);
   const apps: FastifyInstance[] = [];
 
   const closeAll = async (): Promise<void> => {
     await Promise.allSettled(apps.map((a) => a.close()));
-    await backend.stop();
+    await heads.stop();
+    blocks.stop();
     clients.close();
     await coord.close();
+    await store.close();
   };
 
   // 1. The cluster view first, so that "skein ready" means queries can be answered.
@@ -79,7 +95,7 @@ export async function runQuerier(argv: readonly string[]): Promise<number> {
   slow.unref();
   let early: Stop | undefined;
   try {
-    early = await Promise.race([backend.start().then(() => undefined), stopRequested]);
+    early = await Promise.race([Promise.all([heads.start(), blocks.start()]).then(() => undefined), stopRequested]);
   } catch (e) {
     clearTimeout(slow);
     logger.error({ err: e }, 'could not watch the cluster in the coordinator; check --etcd-endpoints, --namespace and --cluster');

@@ -133,6 +133,17 @@ interface EnvVar {
  * (envFrom), then the container's env in order with $(VAR) expanded from what is defined so far.
  * Then what differs on one machine: loopback addresses, free ports, a private data dir.
  */
+/** Per TracingCluster, the directory its ingesters share as block storage (the ReadWriteMany claim in a real cluster). */
+const blockDirs = new Map<string, string>();
+async function blocksDirOf(cluster: string): Promise<string> {
+  let dir = blockDirs.get(cluster);
+  if (dir === undefined) {
+    dir = await mkdtemp(path.join(os.tmpdir(), `skein-op-blocks-${cluster}-`));
+    blockDirs.set(cluster, dir);
+  }
+  return dir;
+}
+
 async function renderedIngesterEnv(cluster: string, podName: string, dataDir: string): Promise<{ args: string[]; env: NodeJS.ProcessEnv }> {
   const sts = await kube.expectOk('GET', STS_PATH(`${cluster}-ingester`));
   const container = sts.spec.template.spec.containers[0] as { args: string[]; envFrom: { configMapRef: { name: string } }[]; env: EnvVar[] };
@@ -152,6 +163,7 @@ async function renderedIngesterEnv(cluster: string, podName: string, dataDir: st
     SKEIN_HOST: '127.0.0.1',
     SKEIN_ADVERTISE_HOST: '127.0.0.1',
     SKEIN_DATA_DIR: dataDir,
+    SKEIN_STORAGE_DIR: await blocksDirOf(cluster),
     SKEIN_OTLP_GRPC_PORT: String(await freePort()),
     SKEIN_OTLP_HTTP_PORT: String(await freePort()),
     SKEIN_INTERNAL_PORT: String(await freePort()),
@@ -239,6 +251,7 @@ afterAll(async () => {
     await proc.stop('SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
   }
+  for (const dir of blockDirs.values()) await rm(dir, { recursive: true, force: true });
   for (const p of operators.values()) await p.stop('SIGKILL');
   await coord?.close();
   await etcd?.stop();

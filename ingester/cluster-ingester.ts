@@ -12,7 +12,11 @@ import type { QueryBackend, SpanBatch, SpanGroup } from '../common/model/index.j
 import { HolderValue, del, encodeValue, put, type Coordinator, type Keyspace } from '../common/coord/index.js';
 import { NotOwnerError, type ForwardRequest, type IngesterClientPool, type IngesterRpcHandlers } from '../common/rpc/index.js';
 import { createRouter, type Router, type RouteResult } from './router/index.js';
-import { createHeadQueryBackend } from './head/index.js';
+import { CUT_DEFAULTS, createHeadQueryBackend, type CutPolicy } from './head/index.js';
+import { createCollector, createFlusher, createManifestStore } from './lifecycle/index.js';
+import { createPolicyRelay } from './policy-relay.js';
+import type { UnaryHandler } from '../common/grpc/index.js';
+import type { ObjectStore } from '../common/storage/index.js';
 import { createOwnership, type Ownership, type ReleaseReason } from './ownership/index.js';
 import type { ExportService } from './receivers/index.js';
 import { createExportPipeline, type WriteOutcome } from './export-pipeline.js';
@@ -36,6 +40,24 @@ export interface ClusterIngesterOptions {
   /** How long one write may wait for its shards' owners (retries, failover) before UNAVAILABLE. */
   readonly forwardTimeoutMs: number;
   readonly clients: Pick<IngesterClientPool, 'get'>;
+  /** Block storage and the cut: absent = heads and WALs only (no blocks are cut). */
+  readonly blocks?: BlockOptions;
+}
+
+export interface BlockOptions {
+  readonly store: ObjectStore;
+  /** Cut a head this old (ms). */
+  readonly cutMaxAgeMs: number;
+  /** Cut a head holding this many bytes; 0 = half of the shard's head budget. */
+  readonly cutMaxBytes: number;
+  /** Traces idle this long go into the block; busier ones are carried over. */
+  readonly traceIdleMs: number;
+  /** How often each owned shard is checked for a due cut. Default 1000. */
+  readonly checkIntervalMs?: number;
+  /** Objects of compacted/expired blocks and orphans are deleted this long after they left queries (longer than any query). */
+  readonly gcGraceMs: number;
+  /** An upload intent of this member older than this is given up (its objects become an orphan). */
+  readonly uploadTimeoutMs: number;
 }
 
 export interface ClusterIngester {
@@ -43,6 +65,8 @@ export interface ClusterIngester {
   /** Answers from every head this member holds (owned, held or draining shards). */
   readonly backend: QueryBackend;
   readonly rpc: IngesterRpcHandlers;
+  /** AgentPolicy/Get for agents (served on the OTLP gRPC port): the cluster's agent policy. */
+  readonly agentPolicyHandler: UnaryHandler;
   /** Registers in the cluster once the listeners are up (their addresses go into the member key). */
   join(address: string, ports: Readonly<Record<string, number>>): Promise<void>;
   /** Joined, lease valid, a partition map known, not leaving, and every shard assigned here owned. */
@@ -358,11 +382,83 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
     }
   }
 
+  // --- Cut and flush ------------------------------------------------------------------------
+
+  const policyRelay = createPolicyRelay({ coord: options.coord, keyspace: options.keyspace, logger: log });
+  /** Highest manifest revision of a block whose frozen head was (or is about to be) dropped here. */
+  let flushedRevision: number | undefined;
+  // Garbage collection of the blocks of the shards this member owns (it has the object store; the
+  // lifecycle controller, which may not, only changes the manifest).
+  const collector =
+    options.blocks === undefined
+      ? undefined
+      : createCollector({
+          coord: options.coord,
+          keyspace: options.keyspace,
+          store: options.blocks.store,
+          member: memberId,
+          ownedShards: () => ownership.ownedShards(),
+          graceMs: options.blocks.gcGraceMs,
+          uploadTimeoutMs: options.blocks.uploadTimeoutMs,
+          logger: log,
+          registry,
+        });
+  collector?.start();
+  const cutLoopDone =
+    options.blocks === undefined ? Promise.resolve() : runCutLoop(options.blocks, stop.signal).catch((e: unknown) => log.error({ err: e }, 'the cut loop stopped; heads are no longer cut into blocks'));
+
+  async function runCutLoop(blocks: BlockOptions, signal: AbortSignal): Promise<void> {
+    const manifest = createManifestStore({ coord: options.coord, keyspace: options.keyspace });
+    const flusher = createFlusher({
+      store: blocks.store,
+      manifest,
+      member: memberId,
+      tailPolicy: () => policyRelay.policy()?.sampling,
+      logger: log,
+      registry,
+    });
+    const interval = blocks.checkIntervalMs ?? 1000;
+    log.info({ store: blocks.store.description, cutMaxAgeMs: blocks.cutMaxAgeMs, cutMaxBytes: blocks.cutMaxBytes, traceIdleMs: blocks.traceIdleMs }, 'cutting heads into blocks');
+    while (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, interval);
+        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      });
+      for (const [shard, token] of ownership.ownedShards()) {
+        if (signal.aborted) break;
+        if (shards.state(shard) !== 'open') continue;
+        const budget = Math.max(1, Math.floor(options.headMaxBytes / Math.max(1, partitionShardCount)));
+        const policy: CutPolicy = {
+          maxHeadBytes: blocks.cutMaxBytes > 0 ? blocks.cutMaxBytes : Math.floor(budget * CUT_DEFAULTS.headFraction),
+          maxHeadAgeMs: blocks.cutMaxAgeMs,
+          traceIdleMs: blocks.traceIdleMs,
+          maxTraceAgeMs: Math.max(CUT_DEFAULTS.maxTraceAgeMs, blocks.cutMaxAgeMs * 2),
+          maxCarryFraction: CUT_DEFAULTS.maxCarryFraction,
+        };
+        try {
+          const out = await shards.cut(shard, { policy, headBudgetBytes: budget, nowMs: Date.now() }, async (cut) => {
+            const r = await flusher.flush(cut, token);
+            if (r.kind !== 'committed') return r;
+            // Before the shard set drops the frozen head: an answer without it must already name the revision.
+            if (r.revision > 0) flushedRevision = Math.max(flushedRevision ?? 0, r.revision);
+            return { kind: 'committed', revision: r.revision };
+          });
+          if (out.kind === 'committed') {
+            log.info({ shard, reason: out.reason, traces: out.traces, spans: out.spans, carried: out.carried, revision: out.revision }, 'head cut into blocks; its WAL segments deleted');
+          }
+        } catch (e) {
+          log.error({ err: e, shard }, 'cut failed; the head keeps its spans and the cut is retried');
+        }
+      }
+    }
+  }
+
   // --- Internal RPC -------------------------------------------------------------------------
 
   const backend = createHeadQueryBackend(
     () => shards.heads(),
     () => true,
+    () => flushedRevision,
   );
 
   async function receiveForward(request: ForwardRequest): Promise<void> {
@@ -414,6 +510,7 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
     service: pipeline.service,
     backend,
     rpc: { forward: receiveForward, query: backend },
+    agentPolicyHandler: policyRelay.handler,
 
     async join(address, ports) {
       // Before anything can be acknowledged here: queriers learn that this disk may hold spans.
@@ -459,6 +556,9 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       }
       stop.abort();
       offChange?.();
+      await cutLoopDone;
+      await collector?.stop();
+      policyRelay.close();
       await shards.close();
       await ownership.stop();
       log.info('left the cluster');
@@ -469,6 +569,9 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       await pipeline.drainRequests();
       stop.abort();
       offChange?.();
+      await cutLoopDone;
+      await collector?.stop();
+      policyRelay.close();
       await shards.close();
       await ownership.stop();
       log.info('closed; WALs flushed');

@@ -11,11 +11,14 @@ export interface PolicyRelay {
   readonly handler: UnaryHandler;
   /** The response an agent gets now. */
   current(): AgentPolicyResponse;
+  /** The whole policy as last read (tail sampling at cut reads it); undefined before one exists. */
+  policy(): PolicyValue | undefined;
   close(): void;
 }
 
 export function createPolicyRelay(options: { coord: Coordinator; keyspace: Keyspace; logger: Logger }): PolicyRelay {
   let response: AgentPolicyResponse = { version: 0 };
+  let policy: PolicyValue | undefined;
   let encoded = encodeAgentPolicy(response);
   const update = (next: AgentPolicyResponse): void => {
     response = next;
@@ -23,12 +26,16 @@ export function createPolicyRelay(options: { coord: Coordinator; keyspace: Keysp
   };
   const watch = options.coord.watchPrefix(options.keyspace.policy, (u) => {
     const apply = (bytes: Uint8Array | undefined): void => {
-      if (bytes === undefined) return update({ version: 0 });
+      if (bytes === undefined) {
+        policy = undefined;
+        return update({ version: 0 });
+      }
       const d = decodeValue(PolicyValue, bytes);
       if (!d.ok) {
         options.logger.warn({ key: options.keyspace.policy, error: d.error }, 'policy key does not parse; agents keep the previous agent policy');
         return;
       }
+      policy = d.value;
       const agent = d.value.agent;
       update(agent === undefined ? { version: 0 } : { version: d.value.version, sampling: agent.sampling, scrubbing: agent.scrubbing });
     };
@@ -43,6 +50,7 @@ export function createPolicyRelay(options: { coord: Coordinator; keyspace: Keysp
   return {
     handler: () => Promise.resolve(encoded),
     current: () => response,
+    policy: () => policy,
     close: () => watch.close(),
   };
 }

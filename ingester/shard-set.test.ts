@@ -142,6 +142,22 @@ describe('shard set cut', () => {
     expect(spansOf(s, 4)).toBe(1);
   });
 
+  it('a partly failed flush is retried without the tenants that already committed', async () => {
+    const s = await open();
+    await s.open(0);
+    await s.append(0, one(1, 1));
+    await s.append(0, batch('zeta', group('svc', [span({ trace: traceId(2), id: spanId(2) })])));
+    let attempt = 0;
+    const seen: string[][] = [];
+    const flush = (cut: FrozenCut): Promise<FlushResult> => {
+      seen.push(cut.tenants.map((t) => t.tenant));
+      return Promise.resolve(attempt++ === 0 ? { kind: 'failed', error: new Error('store down'), committedTenants: ['acme'] } : { kind: 'committed', revision: 5 });
+    };
+    expect(await s.cut(0, { policy, headBudgetBytes: BUDGET, nowMs: Date.now(), forced: 'handoff' }, flush)).toMatchObject({ kind: 'failed' });
+    expect(await s.cut(0, { policy, headBudgetBytes: BUDGET, nowMs: Date.now() }, flush)).toMatchObject({ kind: 'committed' });
+    expect(seen).toEqual([['acme', 'zeta'], ['zeta']]);
+  });
+
   it('fenced: nothing is removed, the spans stay queryable and in the WAL', async () => {
     const s = await open();
     await s.open(0);

@@ -79,7 +79,11 @@ export interface FrozenCut {
  * block is visible (revision = the last commit's); `fenced`: this member no longer owns the shard
  * (nothing will ever be committed from here; the WAL stays for the drain); `failed`: try again later.
  */
-export type FlushResult = { readonly kind: 'committed'; readonly revision: number } | { readonly kind: 'fenced'; readonly message: string } | { readonly kind: 'failed'; readonly error: Error };
+export type FlushResult =
+  | { readonly kind: 'committed'; readonly revision: number }
+  | { readonly kind: 'fenced'; readonly message: string }
+  /** `committedTenants`: tenants whose block did commit before the failure; the retry leaves them out. */
+  | { readonly kind: 'failed'; readonly error: Error; readonly committedTenants?: readonly string[] };
 
 export interface CutRequest {
   readonly policy: CutPolicy;
@@ -351,8 +355,11 @@ export async function openShardSet(options: ShardSetOptions): Promise<ShardSet> 
     }
     const tenants = frozen.tenants ?? [];
     const result = await flush({ shard: e.shard, head: frozen.head, tenants, reason: frozen.reason });
-    if (result.kind !== 'committed') {
-      return result.kind === 'fenced' ? { kind: 'fenced', message: result.message } : { kind: 'failed', error: result.error };
+    if (result.kind === 'fenced') return { kind: 'fenced', message: result.message };
+    if (result.kind === 'failed') {
+      const committed = new Set(result.committedTenants ?? []);
+      if (committed.size > 0) frozen.tenants = tenants.filter((t) => !committed.has(t.tenant));
+      return { kind: 'failed', error: result.error };
     }
     // The block is visible: the segments below the rotation are no longer the only copy.
     if (e.wal !== undefined) await e.wal.removeSegmentsBefore(frozen.walBefore);

@@ -33,6 +33,36 @@ export function parseBytes(text: string): number | undefined {
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
 
+const DURATION_PART = /([0-9]+)(ms|s|m|h|d)/g;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Milliseconds of a duration written like the TracingCluster spec's (`72h`, `1h30m`, `500ms`: whole
+ * numbers, units h, m, s, ms) or in days (`14d`); undefined when it is not one. The spec's own
+ * parser lives in operator/api, which common/ may not import.
+ */
+export function parseDuration(text: string): number | undefined {
+  if (!/^([0-9]{1,6}(ms|s|m|h|d))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(DURATION_PART)) total += Number(m[1]) * DURATION_MS[m[2]!]!;
+  return total;
+}
+
+/** A duration flag in milliseconds (text like 336h or 14d; a bare number is milliseconds); defaults are given in ms. */
+const duration = (minMs: number, minText: string) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const ms = typeof v === 'number' ? v : /^[0-9]+$/.test(v) ? Number(v) : parseDuration(v);
+    if (ms === undefined || !Number.isSafeInteger(ms)) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like 336h, 14d, 90m or 1h30m, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    if (ms < minMs) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${minText}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 export const FLAGS = {
   'data-dir': { name: 'data-dir', description: 'Directory for WALs (and later blocks).', schema: z.string().min(1).default('./data'), defaultText: './data' },
   host: {
@@ -364,6 +394,81 @@ export const FLAGS = {
     description: 'A trace with no new span for this long goes into the next block; busier traces are carried into the new head (decided whole by tail sampling).',
     schema: z.coerce.number().int().min(0).default(10_000),
     defaultText: '10000',
+  },
+  'block-gc-grace-ms': {
+    name: 'block-gc-grace-ms',
+    description:
+      'Ingesters delete the objects of compacted and expired blocks and of orphans (in the shards they own) this long after the block became invisible (ms). Must exceed the longest query plus a querier\'s manifest-watch lag and the clock skew between members: a query that listed a block while it was visible may still be reading it.',
+    schema: z.coerce.number().int().min(1000).default(600_000),
+    defaultText: '600000',
+  },
+  'upload-timeout-ms': {
+    name: 'upload-timeout-ms',
+    description:
+      'A shard owner\'s own block upload that has not committed after this long (ms) is given up and its objects collected (a failed flush leaves one; the cut is retried under a new block id). Must exceed the slowest block build and write.',
+    schema: z.coerce.number().int().min(1000).default(900_000),
+    defaultText: '900000',
+  },
+  retention: {
+    name: 'retention',
+    description: 'Controller: how long spans are kept: blocks that ended longer ago are expired (and then deleted by the ingesters). Written to the cluster policy while the controller leads. Units d, h, m, s, ms (14d, 336h).',
+    schema: duration(3_600_000, '1h').default(14 * 86_400_000),
+    defaultText: '14d',
+  },
+  'compaction-enabled': {
+    name: 'compaction-enabled',
+    description: 'Controller: merge small blocks of the same shard and time window into larger ones (true or false).',
+    schema: bool.default(true),
+    defaultText: 'true',
+  },
+  'compaction-window': {
+    name: 'compaction-window',
+    description: 'Controller: blocks whose spans end within the same window of this length are merged together (5m to 24h).',
+    schema: duration(5 * 60_000, '5m')
+      .refine((ms) => ms <= 86_400_000, 'must be at most 24h')
+      .default(3_600_000),
+    defaultText: '1h',
+  },
+  'compaction-max-block-bytes': {
+    name: 'compaction-max-block-bytes',
+    description: 'Controller: largest block compaction writes (the sum of a job\'s inputs).',
+    schema: bytes.default(4 * 1024 ** 3),
+    defaultText: '4GiB',
+  },
+  'tail-keep-percent': {
+    name: 'tail-keep-percent',
+    description: 'Controller: tail sampling at the shard owners — share of traces kept (by trace ID) among those no keep rule below keeps.',
+    schema: z.coerce.number().int().min(0).max(100).default(100),
+    defaultText: '100',
+  },
+  'tail-keep-errors': {
+    name: 'tail-keep-errors',
+    description: 'Controller: tail sampling keeps every trace with a span whose status is error (true or false).',
+    schema: bool.default(true),
+    defaultText: 'true',
+  },
+  'tail-keep-slower-than-ms': {
+    name: 'tail-keep-slower-than-ms',
+    description: 'Controller: tail sampling keeps every trace with a span at least this long (ms). Empty = no latency rule.',
+    schema: z
+      .union([z.number(), z.string()])
+      .default('')
+      .transform((v, ctx) => {
+        if (v === '') return undefined;
+        const n = Number(v);
+        if (!Number.isSafeInteger(n) || n < 0) {
+          ctx.addIssue({ code: 'custom', message: `expected a whole number of milliseconds or nothing, got ${JSON.stringify(v)}` });
+          return z.NEVER;
+        }
+        return n;
+      }),
+    defaultText: '(none)',
+  },
+  'lifecycle-interval-ms': {
+    name: 'lifecycle-interval-ms',
+    description: 'Controller: the lifecycle controller plans compaction and applies retention on every manifest change and at least this often.',
+    schema: z.coerce.number().int().min(100).default(30_000),
+    defaultText: '30000',
   },
   'log-level': {
     name: 'log-level',

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   /** This member does not own the shard (any more): re-read ownership and retry at the owner. */
   NOT_OWNER: { retryable: true, http: 503, grpc: 14 },
   NOT_FOUND: { retryable: false, http: 404, grpc: 5 },
+  /** A stored block (or one of its pages) fails its checksum, is truncated or has an unknown format version: that part is unreadable. */
+  CORRUPT_BLOCK: { retryable: false, http: 500, grpc: 15 /* DATA_LOSS */ },
   INTERNAL: { retryable: false, http: 500, grpc: 13 },
 } as const satisfies Record<string, { retryable: boolean; http: number; grpc: number }>;
 

@@ -160,6 +160,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           `ingester-${i}`,
           '--data-dir',
           path.join(options.dataDir, `ingester-${i}`),
+          // Blocks live in one store every ingester writes and the querier reads (a shared volume or S3 in a real cluster).
+          '--storage-dir',
+          path.join(options.dataDir, 'blocks'),
           '--lease-ttl-seconds',
           ttl,
           '--otlp-grpc-port',
@@ -187,6 +190,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       async () => [
         'querier',
         ...common,
+        '--storage-dir',
+        path.join(options.dataDir, 'blocks'),
         '--tempo-port',
         await port(FIXED_PORTS.querier.tempo),
         '--jaeger-port',

@@ -87,3 +87,21 @@ export {
   type ManifestWatch,
   type WatchManifestOptions,
 } from './manifest-store.js';
+export { createFlusher, newBlockId, type Flusher, type FlusherOptions, type FlushInput, type FlushOutcome, type FlushTrace } from './flush.js';
+export {
+  createCollector,
+  COLLECTOR_DEFAULTS,
+  type Collector,
+  type CollectorOptions,
+  type CollectorPassReport,
+} from './collector.js';
+export { mergeBlockScans, MERGE_DEFAULTS, type Merge, type MergeOptions, type MergeSource, type MergeStats } from './merge.js';
+export {
+  createCompactor,
+  COMPACTOR_DEFAULTS,
+  type Compactor,
+  type CompactorOptions,
+  type CompactionOutcome,
+  type CompactionFailureReason,
+  type CompactionResult,
+} from './compactor.js';

@@ -27,6 +27,7 @@ import {
   type KeyValue,
   type Keyspace,
   type Lease,
+  type LeaseId,
   type Watch,
   type WatchUpdate,
 } from '../../common/coord/index.js';
@@ -80,6 +81,8 @@ export interface Ownership {
   opening(shard: number): boolean;
   /** Shards this member owns now → token. */
   ownedShards(): ReadonlyMap<number, number>;
+  /** The member's lease while it is valid (lease.valid()), else undefined: what compaction claims are bound to. */
+  leaseId(): LeaseId | undefined;
   /** Shards the watched assignments give to this member (state active, below the shard count), ascending: what it should own once settled. */
   assignedShards(): readonly number[];
   /** Called after every applied watch update / ownership change (forwarders waiting for an owner use it). Returns unsubscribe. */
@@ -293,6 +296,11 @@ class MemberOwnership implements Ownership {
     const out = new Map<number, number>();
     for (const [shard, l] of this.#locals) if (l.hold?.owned === true && l.hold.lease.valid()) out.set(shard, l.hold.token);
     return out;
+  }
+
+  leaseId(): LeaseId | undefined {
+    const lease = this.#lease;
+    return lease !== undefined && lease.valid() ? lease.id : undefined;
   }
 
   assignedShards(): readonly number[] {

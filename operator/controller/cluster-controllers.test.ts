@@ -3,8 +3,8 @@ import { createKeyspace, decodeValue, MemoryStore, PartitionValue, PolicyValue, 
 import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
 import type { PolicyContent } from '../cluster/index.js';
-import { startFakeMember, type FakeMember } from '../cluster/testing/index.js';
-import { createClusterControllers, type ClusterControllers, type ClusterTarget } from './cluster-controllers.js';
+import { seedLiveBlock, startFakeMember, type FakeMember } from '../cluster/testing/index.js';
+import { computeBlockStatus, createClusterControllers, type ClusterControllers, type ClusterTarget } from './cluster-controllers.js';
 
 const policy = (keepPercent: number): PolicyContent => ({
   retention: { tracesMs: 3_600_000 },
@@ -52,6 +52,7 @@ describe('cluster controllers (on the coordinator twin)', () => {
       rebalanceIntervalMs: 50,
       retryMinMs: 10,
       retryMaxMs: 50,
+      blockStatusIntervalMs: 200,
     });
     return controllers;
   };
@@ -116,6 +117,33 @@ describe('cluster controllers (on the coordinator twin)', () => {
     expect(c.keys()).toEqual([]);
     expect((await admin.range(ks.root)).entries).toEqual([]);
     expect((await admin.get(other.partition)).kv).toBeDefined();
+  });
+
+  it('runs the lifecycle controller under the spec’s policy and reports the manifest for status', async () => {
+    const c = setup();
+    c.ensure(target(2));
+    await until('running', () => (c.state('ns/tc')?.phase === 'running' ? true : undefined));
+    await until('the lifecycle controller leads', () => c.state('ns/tc')?.lifecycleLeading || undefined);
+    changes.length = 0;
+    // Four flushed blocks in the current (open) 10-minute window: at minInputs, so one job is planned.
+    const now = Date.now();
+    const windowStart = Math.floor(now / 600_000) * 600_000;
+    for (let i = 0; i < 4; i++) await seedLiveBlock(admin, ks, { id: `b${i}`, minStartMs: windowStart - 1000, maxEndMs: windowStart + i, nowMs: now });
+    await until('a job planned', async () => (await admin.range(ks.jobsPrefix)).entries.length === 1 || undefined);
+    const blocks = await until('blocks in the state', () => (c.state('ns/tc')?.blocks?.count === 4 ? c.state('ns/tc')?.blocks : undefined));
+    expect(blocks).toEqual({ count: 4, bytes: 4096 });
+    await until('a change notification', () => changes.includes('ns/tc') || undefined);
+  });
+
+  it('computeBlockStatus: visible blocks, and times in whole seconds', () => {
+    const summary = {
+      blocks: { live: { count: 2, bytes: 20 }, compacting: { count: 1, bytes: 10 }, compacted: { count: 5, bytes: 50 }, expired: { count: 1, bytes: 1 } },
+      visible: { count: 3, bytes: 30 },
+      jobs: { unclaimed: 1, claimed: 0 },
+      lastCompactionMs: Date.UTC(2025, 0, 1, 0, 0, 1, 999),
+      lastRetentionMs: undefined,
+    };
+    expect(computeBlockStatus(summary)).toEqual({ count: 3, bytes: 30, lastCompactionTime: '2025-01-01T00:00:01Z' });
   });
 
   it('new endpoints restart the controllers against the new etcd', async () => {

@@ -1,8 +1,9 @@
 // The per-TracingCluster controllers the leading operator runs against each cluster's etcd (DESIGN.md
-// §9): the shard controller from operator/cluster (the same code as `skein controller`), the policy
-// written from the spec, and a mirror of the cluster's keys that feeds status (shards owned, map
-// version) and wakes the reconciler when ownership changes — no polling lag between an ingester
-// dying and the TracingCluster saying so.
+// §9): the shard controller and the lifecycle controller from operator/cluster (the same code as
+// `skein controller`), the policy written from the spec, and a mirror of the cluster's keys that
+// feeds status (shards owned, map version; blocks and bytes and the last compaction and retention
+// from the lifecycle controller's view) and wakes the reconciler when they change — no polling lag
+// between an ingester dying and the TracingCluster saying so.
 //
 // ensure() never blocks a reconcile on etcd: connecting, starting the shard controller and writing the
 // policy happen in the background with back-off, and state() reports how far they got.
@@ -12,10 +13,14 @@ import type { Logger } from '../../common/log/index.js';
 import type { Registry } from '../../common/metrics/index.js';
 import {
   buildClusterState,
+  createLifecycleController,
   createShardController,
   summarizeCluster,
   writePolicy,
   type ClusterSummary,
+  type LifecycleController,
+  type LifecyclePlanOptions,
+  type ManifestSummary,
   type PolicyContent,
   type ShardController,
 } from '../cluster/index.js';
@@ -39,6 +44,32 @@ export interface ClusterControllerState {
   readonly policyVersion: number | undefined;
   /** True while this operator's shard controller leads (another operator's may, during a hand-over). */
   readonly leading: boolean;
+  /** True while this operator's lifecycle controller leads. */
+  readonly lifecycleLeading: boolean;
+  /** The block manifest in status terms (DESIGN.md §9); undefined until the lifecycle controller first read it. */
+  readonly blocks: BlockStatus | undefined;
+}
+
+/** TracingCluster status.blocks: visible (live and compacting) blocks and their bytes, and when compaction and retention last changed the manifest. */
+export interface BlockStatus {
+  readonly count: number;
+  readonly bytes: number;
+  /** RFC 3339. */
+  readonly lastCompactionTime?: string;
+  readonly lastRetentionTime?: string;
+}
+
+/** The status view of a lifecycle controller's summary (pure). */
+export function computeBlockStatus(summary: ManifestSummary): BlockStatus {
+  const time = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z'));
+  const compaction = time(summary.lastCompactionMs);
+  const retention = time(summary.lastRetentionMs);
+  return {
+    count: summary.visible.count,
+    bytes: summary.visible.bytes,
+    ...(compaction === undefined ? {} : { lastCompactionTime: compaction }),
+    ...(retention === undefined ? {} : { lastRetentionTime: retention }),
+  };
 }
 
 export interface ClusterControllersOptions {
@@ -54,6 +85,15 @@ export interface ClusterControllersOptions {
   readonly leaseTtlSeconds?: number;
   readonly maxConcurrentHandoffs?: number;
   readonly rebalanceIntervalMs?: number;
+  /** The lifecycle controller's pass interval (it also runs on every manifest change). */
+  readonly lifecycleIntervalMs?: number;
+  /** The lifecycle controller's planner rules (defaults in operator/cluster). */
+  readonly lifecyclePlan?: Partial<LifecyclePlanOptions>;
+  /**
+   * Least time between two reconciles woken by block counts alone: every flush changes them, and a
+   * reconcile applies every object, so status.blocks trails the manifest by up to this much.
+   */
+  readonly blockStatusIntervalMs?: number;
   /** Back-off between attempts to start a controller or write the policy. */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
@@ -74,7 +114,7 @@ export interface ClusterControllers {
   keys(): string[];
 }
 
-const DEFAULTS = { leaseTtlSeconds: 10, maxConcurrentHandoffs: 2, rebalanceIntervalMs: 1000, retryMinMs: 200, retryMaxMs: 10_000 };
+const DEFAULTS = { leaseTtlSeconds: 10, maxConcurrentHandoffs: 2, rebalanceIntervalMs: 1000, lifecycleIntervalMs: 30_000, blockStatusIntervalMs: 30_000, retryMinMs: 200, retryMaxMs: 10_000 };
 const CHANGE_DEBOUNCE_MS = 100;
 /** An etcd txn holds at most 128 operations. */
 const DELETE_BATCH = 100;
@@ -84,16 +124,21 @@ interface Runtime {
   readonly coord: Coordinator;
   readonly keyspace: Keyspace;
   readonly controller: ShardController;
+  readonly lifecycle: LifecycleController;
   readonly abort: AbortController;
   readonly keys: Map<string, KeyValue>;
   target: ClusterTarget;
   started: boolean;
   etcdError: string | undefined;
   summary: ClusterSummary | undefined;
+  blocks: BlockStatus | undefined;
   policyVersion: number | undefined;
   policyWritten: string | undefined;
   wake: () => void;
   debounce: ReturnType<typeof setTimeout> | undefined;
+  /** A pending reconcile for new block counts, and when the last one was asked for. */
+  blocksWake: ReturnType<typeof setTimeout> | undefined;
+  blocksWokeAt: number;
   loop: Promise<void>;
   watch: { close(): void } | undefined;
 }
@@ -108,6 +153,17 @@ export function createClusterControllers(options: ClusterControllersOptions): Cl
       rt.debounce = undefined;
       if (!rt.abort.signal.aborted) options.onChange(rt.target.key);
     }, CHANGE_DEBOUNCE_MS);
+  };
+
+  /** New block counts wake the reconciler at most once per blockStatusIntervalMs. */
+  const blocksChanged = (rt: Runtime): void => {
+    if (rt.blocksWake !== undefined || rt.abort.signal.aborted) return;
+    const wait = Math.max(0, rt.blocksWokeAt + o.blockStatusIntervalMs - Date.now());
+    rt.blocksWake = setTimeout(() => {
+      rt.blocksWake = undefined;
+      rt.blocksWokeAt = Date.now();
+      changed(rt);
+    }, wait);
   };
 
   const summarize = (rt: Runtime): void => {
@@ -135,9 +191,11 @@ export function createClusterControllers(options: ClusterControllersOptions): Cl
     while (!rt.abort.signal.aborted) {
       try {
         if (!rt.started) {
+          // Both start() calls are idempotent: after a failure of the second, the first is a no-op.
           await rt.controller.start();
+          await rt.lifecycle.start();
           rt.started = true;
-          log.info({ endpoints: rt.target.etcdEndpoints, shards: rt.target.shards }, 'shard controller started');
+          log.info({ endpoints: rt.target.etcdEndpoints, shards: rt.target.shards }, 'shard and lifecycle controllers started');
           changed(rt);
         }
         const policyText = JSON.stringify(rt.target.policy);
@@ -178,21 +236,44 @@ export function createClusterControllers(options: ClusterControllersOptions): Cl
       logger: o.logger.child({ cluster: target.key, component: 'shard-controller' }),
       registry: options.registryFor(target.key),
     });
+    // The policy is written from the spec by run() below, so the lifecycle controller writes none.
+    const lifecycle = createLifecycleController({
+      coord,
+      keyspace,
+      identity: options.identity,
+      intervalMs: o.lifecycleIntervalMs,
+      leaseTtlSeconds: o.leaseTtlSeconds,
+      ...(o.lifecyclePlan === undefined ? {} : { plan: o.lifecyclePlan }),
+      logger: o.logger.child({ cluster: target.key, component: 'lifecycle-controller' }),
+      registry: options.registryFor(target.key),
+      onSummary: (summary) => {
+        const next = computeBlockStatus(summary);
+        if (JSON.stringify(next) === JSON.stringify(rt.blocks)) return;
+        const first = rt.blocks === undefined;
+        rt.blocks = next;
+        if (first) changed(rt);
+        else blocksChanged(rt);
+      },
+    });
     const rt: Runtime = {
       endpointsKey: target.etcdEndpoints.join(','),
       coord,
       keyspace,
       controller,
+      lifecycle,
       abort: new AbortController(),
       keys: new Map(),
       target,
       started: false,
       etcdError: undefined,
       summary: undefined,
+      blocks: undefined,
       policyVersion: undefined,
       policyWritten: undefined,
       wake: () => {},
       debounce: undefined,
+      blocksWake: undefined,
+      blocksWokeAt: Number.NEGATIVE_INFINITY,
       loop: Promise.resolve(),
       watch: undefined,
     };
@@ -221,9 +302,13 @@ export function createClusterControllers(options: ClusterControllersOptions): Cl
     rt.abort.abort();
     rt.wake();
     if (rt.debounce !== undefined) clearTimeout(rt.debounce);
+    if (rt.blocksWake !== undefined) clearTimeout(rt.blocksWake);
     rt.watch?.close();
     await rt.loop;
-    await rt.controller.stop().catch((e: unknown) => o.logger.warn({ err: e, cluster: rt.target.key }, 'could not stop the shard controller cleanly'));
+    await Promise.all([
+      rt.controller.stop().catch((e: unknown) => o.logger.warn({ err: e, cluster: rt.target.key }, 'could not stop the shard controller cleanly')),
+      rt.lifecycle.stop().catch((e: unknown) => o.logger.warn({ err: e, cluster: rt.target.key }, 'could not stop the lifecycle controller cleanly')),
+    ]);
     await rt.coord.close().catch(() => {});
   };
 
@@ -255,6 +340,8 @@ export function createClusterControllers(options: ClusterControllersOptions): Cl
         summary: rt.summary,
         policyVersion: rt.policyVersion,
         leading: rt.controller.leading,
+        lifecycleLeading: rt.lifecycle.leading,
+        blocks: rt.blocks,
       };
     },
     async stop(key) {

@@ -213,6 +213,7 @@ export function createReconciler(options: ReconcilerOptions): Reconcile {
         ...(s.mapVersion === undefined ? {} : { mapVersion: s.mapVersion }),
       };
     }
+    if (state?.blocks !== undefined) facts.blocks = state.blocks;
     facts.endpoints = clusterEndpoints(name, namespace);
     const missed = options.injectionMissed?.(key);
     if (missed !== undefined) facts.injectionMissed = missed;

@@ -267,7 +267,32 @@ describe('computeStatus fields', () => {
     expect(status.shards).toBeUndefined();
     expect(status.etcd).toBeUndefined();
     expect(status.blocks).toEqual(blocks);
-    expect(computeStatus({ ...healthy, blocks: { count: 1 }, previous: { ...settled, blocks } }).status.blocks).toEqual({ count: 1 });
+  });
+
+  const T2 = '2025-01-01T00:10:00Z';
+  it.each([
+    {
+      name: 'a new summary replaces the counts and adds its times',
+      previous: undefined,
+      facts: { count: 12, bytes: 4096, lastCompactionTime: T0, lastRetentionTime: T1 },
+      want: { count: 12, bytes: 4096, lastCompactionTime: T0, lastRetentionTime: T1 },
+    },
+    {
+      name: 'a summary no longer showing an event (its blocks collected) keeps the time',
+      previous: { count: 12, bytes: 4096, lastCompactionTime: T0, lastRetentionTime: T1 },
+      facts: { count: 1, bytes: 10 },
+      want: { count: 1, bytes: 10, lastCompactionTime: T0, lastRetentionTime: T1 },
+    },
+    {
+      name: 'times only move forward',
+      previous: { count: 3, bytes: 30, lastCompactionTime: T1, lastRetentionTime: T1 },
+      facts: { count: 2, bytes: 20, lastCompactionTime: T2, lastRetentionTime: T0 },
+      want: { count: 2, bytes: 20, lastCompactionTime: T2, lastRetentionTime: T1 },
+    },
+  ])('block summary: $name', ({ previous, facts, want }) => {
+    const { status } = computeStatus({ ...healthy, now: T2, blocks: facts, ...(previous === undefined ? {} : { previous: { ...settled, blocks: previous } }) });
+    expect(status.blocks).toEqual(want);
+    expect(TracingClusterStatusSchema.parse(status).blocks).toEqual(want);
   });
 });
 

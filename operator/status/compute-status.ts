@@ -55,7 +55,11 @@ export interface StatusFacts {
   shards?: ShardFacts;
   endpoints?: { otlpGrpc: string; otlpHttp: string; query: string };
   injectionMissed?: number;
-  /** Block manifest summary; when undefined the previous one is kept (it is gathered less often). */
+  /**
+   * Block manifest summary (the lifecycle controller's view). When undefined the previous one is
+   * kept (it is gathered less often); the last compaction and retention times never go back, since
+   * the blocks that show them are eventually collected from the manifest.
+   */
   blocks?: TracingClusterStatus['blocks'];
 }
 
@@ -196,11 +200,25 @@ export function computeStatus(facts: StatusFacts): { status: TracingClusterStatu
   if (facts.queriers !== undefined) status.queriers = { replicas: facts.queriers.desired, ready: facts.queriers.ready };
   if (facts.etcd !== undefined) status.etcd = { replicas: facts.etcd.desired, ready: facts.etcd.ready };
   if (facts.endpoints !== undefined) status.endpoints = { ...facts.endpoints };
-  const blocks = facts.blocks ?? previous?.blocks;
-  if (blocks !== undefined) status.blocks = { ...blocks };
+  const blocks = mergeBlocks(previous?.blocks, facts.blocks);
+  if (blocks !== undefined) status.blocks = blocks;
   if (facts.injectionMissed !== undefined) status.injection = { missedPods: facts.injectionMissed };
 
   return { status, events: computeEvents(prevConditions, conditions) };
+}
+
+type BlockStatus = NonNullable<TracingClusterStatus['blocks']>;
+
+/** Counts from `next`; each time the later of the two (a summary may no longer show an old event). */
+function mergeBlocks(previous: BlockStatus | undefined, next: BlockStatus | undefined): BlockStatus | undefined {
+  if (next === undefined) return previous === undefined ? undefined : { ...previous };
+  const later = (a: string | undefined, b: string | undefined): string | undefined => (a === undefined ? b : b === undefined ? a : Date.parse(b) >= Date.parse(a) ? b : a);
+  const out: BlockStatus = { ...next };
+  const compaction = later(previous?.lastCompactionTime, next.lastCompactionTime);
+  const retention = later(previous?.lastRetentionTime, next.lastRetentionTime);
+  if (compaction !== undefined) out.lastCompactionTime = compaction;
+  if (retention !== undefined) out.lastRetentionTime = retention;
+  return out;
 }
 
 const CAPACITY_ORDER: readonly CapacityReason[] = [R.Ready.EtcdNotReady, R.Ready.IngestersNotReady, R.Ready.ShardsUnowned, R.Ready.QueriersNotReady];
