@@ -129,9 +129,10 @@ export function createAgent(options: AgentOptions): Agent {
   // Batch bodies are assembled in reused buffers: a fresh 512 KiB Buffer per batch was a third of the
   // ArrayBuffer bytes the agent allocated, and those bytes (not JS objects) are what drives V8 into
   // a full mark-compact every second or so at 10,000 spans/s. A buffer goes back to the pool only
-  // after a successful export: the endpoint has answered, so grpc-js has finished reading it (it
-  // compresses or frames into its own buffer before sending). After a failure — a deadline or a
-  // cancel may leave grpc-js still compressing from it — the buffer is left to the GC. At most
+  // after a successful export: the endpoint has answered, so the exporter has finished reading it
+  // (gzip reads it before the call; uncompressed, the answer comes after the last byte was written).
+  // After a failure — a cancel may leave a write of it still queued on the socket — the buffer is
+  // left to the GC. At most
   // batch.maxConcurrency are in use at once, so the pool stays within the in-flight bound above.
   const batchBuffers: Buffer[] = [];
   const assemble = (requests: readonly Uint8Array[]): { body: Uint8Array; pooled: Buffer | undefined } => {

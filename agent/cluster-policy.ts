@@ -6,10 +6,9 @@
 // Failure never changes what the agent does: an unreachable or slow endpoint keeps the last answer
 // (or the local configuration), UNIMPLEMENTED (an endpoint that is not a Skein ingester, or an older
 // one) counts as "no cluster policy", and a malformed answer is logged and ignored.
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/log/index.js';
 import { AGENT_POLICY_PATH, decodeAgentPolicy, type AgentPolicyResponse } from '../common/agent-policy/index.js';
-import { parseEndpoint } from './exporter.js';
+import { createUnaryChannel, grpcStatusName, GrpcStatus } from './grpc-unary.js';
 
 export interface ClusterPolicyPollerOptions {
   /** The ingest endpoint (as --ingest-endpoint). */
@@ -33,14 +32,12 @@ export interface ClusterPolicyPoller {
   current(): AgentPolicyResponse;
 }
 
-const identity = (b: Buffer): Buffer => b;
+/** Largest policy answer accepted (a policy is a few KiB of JSON). */
+const MAX_POLICY_BYTES = 4 * 1024 * 1024;
 
 export function createClusterPolicyPoller(options: ClusterPolicyPollerOptions): ClusterPolicyPoller {
-  const { target, tls } = parseEndpoint(options.endpoint);
-  const client = new grpc.Client(target, tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure(), {
-    'grpc.initial_reconnect_backoff_ms': 1000,
-    'grpc.max_reconnect_backoff_ms': 30_000,
-  });
+  // Its own connection to the ingest endpoint (the exporter has another): a poll every interval.
+  const channel = createUnaryChannel({ endpoint: options.endpoint, maxResponseBytes: MAX_POLICY_BYTES });
   const random = options.random ?? Math.random;
   let current: AgentPolicyResponse = { version: 0 };
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -53,39 +50,30 @@ export function createClusterPolicyPoller(options: ClusterPolicyPollerOptions): 
     options.onPolicy(next);
   };
 
-  const pollOnce = (): Promise<AgentPolicyResponse | undefined> =>
-    new Promise((resolve) => {
-      if (stopped) return resolve(undefined);
-      client.makeUnaryRequest(
-        AGENT_POLICY_PATH,
-        identity,
-        identity,
-        Buffer.alloc(0),
-        new grpc.Metadata(),
-        { deadline: Date.now() + options.timeoutMs },
-        (err, bytes) => {
-          if (err !== null) {
-            if (err.code === grpc.status.UNIMPLEMENTED) {
-              report({ version: 0 });
-              return resolve({ version: 0 });
-            }
-            const message = `${grpc.status[err.code] ?? err.code}: ${err.details}`;
-            // Once per distinct error: an ingest outage is already logged by the exporter.
-            if (message !== lastError) options.logger.debug({ endpoint: options.endpoint, err: message }, 'could not fetch the cluster agent policy; keeping the current settings');
-            lastError = message;
-            return resolve(undefined);
-          }
-          lastError = undefined;
-          const decoded = decodeAgentPolicy(bytes ?? Buffer.alloc(0));
-          if (!decoded.ok) {
-            options.logger.warn({ endpoint: options.endpoint, error: decoded.error }, 'the cluster agent policy does not parse; keeping the current settings');
-            return resolve(undefined);
-          }
-          report(decoded.value);
-          resolve(decoded.value);
-        },
-      );
-    });
+  const pollOnce = async (): Promise<AgentPolicyResponse | undefined> => {
+    if (stopped) return undefined;
+    const result = await channel.call(AGENT_POLICY_PATH, new Uint8Array(0), { timeoutMs: options.timeoutMs });
+    if (!result.ok) {
+      const { code, details } = result.failure;
+      if (code === GrpcStatus.UNIMPLEMENTED) {
+        report({ version: 0 });
+        return { version: 0 };
+      }
+      const message = `${grpcStatusName(code)}: ${details}`;
+      // Once per distinct error: an ingest outage is already logged by the exporter.
+      if (message !== lastError) options.logger.debug({ endpoint: options.endpoint, err: message }, 'could not fetch the cluster agent policy; keeping the current settings');
+      lastError = message;
+      return undefined;
+    }
+    lastError = undefined;
+    const decoded = decodeAgentPolicy(result.message);
+    if (!decoded.ok) {
+      options.logger.warn({ endpoint: options.endpoint, error: decoded.error }, 'the cluster agent policy does not parse; keeping the current settings');
+      return undefined;
+    }
+    report(decoded.value);
+    return decoded.value;
+  };
 
   const schedule = (): void => {
     if (stopped) return;
@@ -104,7 +92,7 @@ export function createClusterPolicyPoller(options: ClusterPolicyPollerOptions): 
     stop() {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
-      client.close();
+      channel.close();
     },
     current: () => current,
   };

@@ -4,7 +4,8 @@
 // gzip and the tenant reach the server, partial_success comes back, RetryInfo hints survive the
 // trailers, every failure settles as a SkeinError with the right retryable flag — including a
 // black-holed endpoint (deadline) — and an abort cancels a hanging call at once.
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
+import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SkeinError } from '../common/errors/index.js';
 import { GrpcCallError, GrpcStatus, startNativeGrpcServer, type NativeGrpcServer } from '../common/grpc/index.js';
@@ -61,6 +62,40 @@ async function failure(p: Promise<unknown>): Promise<SkeinError> {
 
 const BODY = Buffer.from('0a0b'.repeat(4096), 'hex'); // compressible, opaque to the fake server
 
+/** A bare HTTP/2 server whose every stream gets `answer` (what servers other than ours may send). */
+async function rawServer(answer: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void): Promise<string> {
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    stream.resume();
+    stream.once('end', () => answer(stream, headers));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const address = server.address();
+  return `127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+}
+
+/** A gRPC message frame: compressed flag, big-endian length, message. */
+function frame(message: Uint8Array, compressed: boolean): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out[0] = compressed ? 1 : 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
 describe('agent OTLP/gRPC exporter', () => {
   it('sends gzip-compressed requests with the tenant and returns partial_success', async () => {
     const ingest = await fakeIngester(() => Promise.resolve(encodeExportResponse({ rejectedSpans: 2, errorMessage: 'rejected 2 of 9 spans' })));
@@ -90,6 +125,78 @@ describe('agent OTLP/gRPC exporter', () => {
     const err = await failure(exporter(ingest.address).export(BODY));
     expect({ code: err.code, retryable: err.retryable, retryAfterSeconds: err.retryAfterSeconds }).toEqual({ code, retryable, retryAfterSeconds });
     expect(err.message).toContain(ingest.address);
+  });
+
+  it('reads a gzip-compressed answer (grpc-go servers compress replies like the request)', async () => {
+    const address = await rawServer((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-encoding': 'gzip' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(frame(zlib.gzipSync(encodeExportResponse({ rejectedSpans: 1, errorMessage: 'one bad span' })), true));
+    });
+    expect(await exporter(address).export(BODY)).toEqual({ rejectedSpans: 1, errorMessage: 'one bad span' });
+  });
+
+  it.each([
+    // [answer, code, retryable]: gRPC's HTTP → gRPC status mapping for answers without grpc-status.
+    [503, 'UNAVAILABLE', true],
+    [429, 'UNAVAILABLE', true],
+    [404, 'INTERNAL', false],
+  ] as const)('an HTTP %i without grpc-status → %s', async (httpStatus, code, retryable) => {
+    const address = await rawServer((stream) => {
+      stream.respond({ ':status': httpStatus, 'content-type': 'text/plain' });
+      stream.end('no');
+    });
+    const err = await failure(exporter(address).export(BODY));
+    expect({ code: err.code, retryable: err.retryable }).toEqual({ code, retryable });
+  });
+
+  it('percent-encoded grpc-message and unpadded status details come through', async () => {
+    const details = Buffer.from(encodeRpcStatus(8, 'x', 2)).toString('base64').replace(/=+$/, '');
+    const address = await rawServer((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '8', 'grpc-message': 'HEAD_FULL: 100%25 full %E2%80%94 wait', 'grpc-status-details-bin': details }, { endStream: true });
+    });
+    const err = await failure(exporter(address).export(BODY));
+    expect({ code: err.code, retryAfterSeconds: err.retryAfterSeconds }).toEqual({ code: 'HEAD_FULL', retryAfterSeconds: 2 });
+    expect(err.message).toContain('100% full — wait');
+  });
+
+  it('after the server closes the connection (GOAWAY, restart), the next call connects again', async () => {
+    let sessions: http2.ServerHttp2Session[] = [];
+    const answer = (stream: http2.ServerHttp2Stream): void => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(frame(new Uint8Array(0), false));
+    };
+    const server = http2.createServer();
+    server.on('session', (s) => sessions.push(s));
+    server.on('stream', (stream) => {
+      stream.resume();
+      stream.once('end', () => answer(stream));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const e = exporter(`127.0.0.1:${(server.address() as { port: number }).port}`);
+    await e.export(BODY);
+    expect(sessions).toHaveLength(1);
+    for (const s of sessions) s.close(); // GOAWAY, then the connection closes
+    await new Promise((r) => setTimeout(r, 100));
+    await e.export(BODY);
+    expect(sessions).toHaveLength(2);
+    for (const s of sessions) s.destroy();
+    sessions = [];
+  });
+
+  it('a call past its deadline retires the connection: the next call does not wait on it', async () => {
+    // The first connection is half-dead: it takes requests and never answers any.
+    let first: http2.Http2Session | undefined;
+    const address = await rawServer((stream) => {
+      first ??= stream.session;
+      if (stream.session === first) return;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' }, { endStream: true });
+    });
+    const e = exporter(address, { timeoutMs: 300 });
+    expect((await failure(e.export(BODY))).code).toBe('UNAVAILABLE');
+    expect(await e.export(BODY)).toEqual({ rejectedSpans: 0, errorMessage: '' });
   });
 
   it('an unknown method (not an OTLP endpoint) is final', async () => {

@@ -16,8 +16,9 @@
 //
 // The shell: agent.ts (createAgent, the composition root behind `skein agent`), export-service.ts
 // (the receivers' ExportService: the pipeline above, answering at once), exporter.ts (OTLP/gRPC
-// client with gzip, gRPC status → SkeinError with retry hints) and http-admin.ts (/healthz,
-// /readyz, /metrics; Jaeger /sampling).
+// Export with gzip, gRPC status → SkeinError with retry hints), cluster-policy.ts (AgentPolicy/Get
+// polling), grpc-unary.ts (the unary gRPC client both use, on node:http2 — the agent does not load
+// grpc-js) and http-admin.ts (/healthz, /readyz, /metrics; Jaeger /sampling).
 export { AgentConfigSchema, type AgentConfig, type AgentConfigInput } from './agent-config.js';
 export {
   SamplingConfigSchema,

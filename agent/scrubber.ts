@@ -152,13 +152,14 @@ export function precheckBit(re: RegExp): number {
 
 const lower = (c: number): number => c | 0x20; // ASCII letters only; callers compare against letters
 
-/** Bytes mayMatch must look at: 1 digits, 2 ' ' and '-', 3 the first byte of a pattern's anchor. */
+/** Bytes mayMatch must look at: 1 digits, 2 ' ' and '-', 3 a byte where a pattern's anchor is checked. */
 const BYTE_CLASS = (() => {
   const t = new Uint8Array(256);
   for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
   t[0x20] = 2;
   t[0x2d] = 2;
-  for (const c of 'bBeA:@') t[c.charCodeAt(0)] = 3;
+  // "eyJ" is found at its 'J' (rare in text) rather than its 'e' (the commonest letter).
+  for (const c of 'bBJA:@') t[c.charCodeAt(0)] = 3;
   return t;
 })();
 
@@ -219,7 +220,7 @@ export function mayMatch(buf: Uint8Array, off: number, len: number, wanted: numb
       } else if (lower(buf[i + 1]!) === 0x61 && lower(buf[i + 2]!) === 0x73 && lower(buf[i + 3]!) === 0x69 && lower(buf[i + 4]!) === 0x63) {
         found |= MAY_BASIC;
       }
-    } else if (c === 0x65 /* e */ && i + 2 < end && buf[i + 1] === 0x79 && buf[i + 2] === 0x4a) {
+    } else if (c === 0x4a /* J of "eyJ" */ && i - 2 >= off && buf[i - 2] === 0x65 && buf[i - 1] === 0x79) {
       found |= MAY_JWT;
     } else if (c === 0x2d /* - */ && i + 10 < end && buf[i + 1] === 0x2d && buf[i + 2] === 0x2d && buf[i + 3] === 0x2d && buf[i + 4] === 0x2d && buf[i + 5] === 0x42 && buf[i + 6] === 0x45 && buf[i + 7] === 0x47 && buf[i + 8] === 0x49 && buf[i + 9] === 0x4e && buf[i + 10] === 0x20) {
       found |= MAY_PEM;

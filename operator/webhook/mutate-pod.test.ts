@@ -299,3 +299,98 @@ describe('buildAgentContainer', () => {
     expect(buildAgentContainer(injection)).toStrictEqual(expected);
   });
 });
+
+/**
+ * What the apiserver does to a pod between our first answer and the re-invocation: defaults the
+ * fields we left out, and re-runs ServiceAccount admission, which mounts the API token volume into
+ * every container — ours included.
+ */
+function admitted(pod: KubeObject): KubeObject {
+  const out = structuredClone(pod) as Json;
+  const spec = out['spec'] as Json;
+  const token = { name: 'kube-api-access-x7k2p', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
+  spec['volumes'] = [...(spec['volumes'] ?? []), { name: token.name, projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }];
+  for (const c of [...(spec['initContainers'] ?? []), ...spec['containers']] as Json[]) {
+    c['volumeMounts'] = [...(c['volumeMounts'] ?? []), token];
+    c['terminationMessagePath'] ??= '/dev/termination-log';
+    c['terminationMessagePolicy'] ??= 'File';
+    c['imagePullPolicy'] ??= 'IfNotPresent';
+  }
+  return out as unknown as KubeObject;
+}
+
+const containerOf = (p: KubeObject, name: string): Json =>
+  [...(((p['spec'] as Json)['initContainers'] as Json[] | undefined) ?? []), ...((p['spec'] as Json)['containers'] as Json[])].find((c) => c['name'] === name)!;
+
+/** Another webhook that ran after ours: adds env and resources to every container it sees. */
+function otherWebhook(pod: KubeObject): KubeObject {
+  const out = structuredClone(pod) as Json;
+  const spec = out['spec'] as Json;
+  for (const c of [...(spec['initContainers'] ?? []), ...spec['containers']] as Json[]) {
+    c['env'] = [...(c['env'] ?? []), { name: 'TZ', value: 'UTC' }];
+    c['resources'] = { ...c['resources'], requests: { ...c['resources']?.requests, 'ephemeral-storage': '1Gi' } };
+  }
+  return out as unknown as KubeObject;
+}
+
+describe('mutatePod on re-invocation (reinvocationPolicy IfNeeded)', () => {
+  describe.each([false, true])('nativeSidecar %s', (nativeSidecar) => {
+    const injection = { ...INJECTION, nativeSidecar };
+    const first = (): KubeObject => mutatePod(pod({ init: [migrate], containers: [app('app', [{ name: 'X', value: '1' }]), app('worker')] }), injection);
+
+    it.each([
+      { step: 'ServiceAccount admission mounted the token into every container', change: admitted },
+      { step: 'ServiceAccount admission, then another webhook added env and resources everywhere', change: (p: KubeObject) => otherWebhook(admitted(p)) },
+    ])('after $step: empty patch, nothing removed, nothing duplicated', ({ change }) => {
+      const seen = deepFreeze(change(first()));
+      const again = mutatePod(seen, injection);
+      expect(computeJsonPatch(seen, again)).toEqual([]);
+      expect(again).toEqual(seen);
+      // The agent container keeps what later steps added to it…
+      const agent = containerOf(again, AGENT_CONTAINER_NAME);
+      expect(agent['volumeMounts']).toEqual([expect.objectContaining({ name: 'kube-api-access-x7k2p' })]);
+      expect(agent).toEqual(containerOf(seen, AGENT_CONTAINER_NAME));
+      // …and each app container has our env exactly once, beside what others added.
+      for (const name of ['app', 'worker']) {
+        const env = containerOf(again, name)['env'] as Json[];
+        for (const e of DEFAULT_ENV) expect(env.filter((x) => x['name'] === e.name), `${name} ${e.name}`).toEqual([e]);
+        expect(containerOf(again, name)['volumeMounts']).toEqual(containerOf(seen, name)['volumeMounts']);
+      }
+    });
+
+    it('a container another webhook added after our first pass gets the OTEL env, and only that changes', () => {
+      const before = admitted(first()) as Json;
+      (before['spec'] as Json)['containers'].push({ name: 'proxy', image: 'proxy:1' });
+      const seen = deepFreeze(before as unknown as KubeObject);
+      const again = mutatePod(seen, injection);
+      const proxyIndex = ((seen['spec'] as Json)['containers'] as Json[]).findIndex((c) => c['name'] === 'proxy');
+      const patch = computeJsonPatch(seen, again);
+      expect(patch.length).toBeGreaterThan(0);
+      for (const op of patch) expect(op.path).toMatch(new RegExp(`^/spec/containers/${proxyIndex}/env`));
+      expect(containerOf(again, 'proxy')['env']).toEqual(DEFAULT_ENV);
+      expect(computeJsonPatch(again, mutatePod(deepFreeze(again), injection))).toEqual([]);
+    });
+
+    it('the marker without an agent container (something removed it): the agent is injected again', () => {
+      const injected = admitted(first()) as Json;
+      const spec = injected['spec'] as Json;
+      for (const key of ['containers', 'initContainers']) spec[key] = spec[key]?.filter((c: Json) => c['name'] !== AGENT_CONTAINER_NAME);
+      const seen = deepFreeze(injected as unknown as KubeObject);
+      expect(seen.metadata.annotations?.[INJECTED_ANNOTATION]).toBe('tracing/traces');
+      const again = mutatePod(seen, injection);
+      expect(containerOf(again, AGENT_CONTAINER_NAME)).toEqual(buildAgentContainer(injection));
+      expect(names((again['spec'] as Json)[nativeSidecar ? 'initContainers' : 'containers'])).toContain(AGENT_CONTAINER_NAME);
+      // App containers and their env are as they were; the next pass is a no-op again.
+      expect(containerOf(again, 'app')).toEqual(containerOf(seen, 'app'));
+      expect(computeJsonPatch(again, mutatePod(deepFreeze(again), injection))).toEqual([]);
+    });
+
+    it("another cluster's marker and agent (a pod copied from one injected elsewhere): the agent is rebuilt for this cluster", () => {
+      const elsewhere = mutatePod(pod({ containers: [app('app')] }), { ...injection, cluster: { namespace: 'other', name: 'traces' }, ingestEndpoint: 'traces-ingest.other.svc:4317' });
+      const seen = deepFreeze(admitted(elsewhere));
+      const again = mutatePod(seen, injection);
+      expect(again.metadata.annotations?.[INJECTED_ANNOTATION]).toBe('tracing/traces');
+      expect(containerOf(again, AGENT_CONTAINER_NAME)).toEqual(buildAgentContainer(injection));
+    });
+  });
+});

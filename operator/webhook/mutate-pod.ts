@@ -1,8 +1,21 @@
 // The pod mutation of sidecar injection: pod in → pod out, with the admission patch computed by
 // diff (json-patch.ts). It must be idempotent — the apiserver may re-invoke the webhook after other
 // webhooks ran (reinvocationPolicy: IfNeeded), and a second pass must change nothing — so every
-// step is "make it so" rather than "append": the agent replaces any container of its name, and
-// application env vars are added only when absent.
+// step is "make it so" rather than "append": application env vars are added only when absent.
+//
+// Re-invocation: after our patch, the apiserver re-runs its built-in mutating admission plugins
+// (ServiceAccount admission mounts the API token into every container, ours included), then calls
+// us again because the pod changed; other webhooks may also have added volume mounts, env or
+// resources to our container. A pod that already carries our marker for the same cluster and an
+// agent container where this injection puts it (containers, or init containers for a native
+// sidecar) is therefore left as it is: its agent container is not rebuilt, so what later admission
+// steps added to it stays and the second answer is an empty patch. Only what is missing is filled
+// in — the OTEL_* env of application containers that lack it (a container another webhook added
+// after our first pass gets it, as it would have had it been there first). Anything else is
+// (re)injected in full, replacing any skein-agent container found: no marker or another cluster's
+// (a pod copied from an injected one), the agent in the other list (the sidecar mode changed), or
+// the marker without the agent (something removed it: the marker must not claim an agent the pod
+// lacks, or the missed-injection reporter would never flag it).
 import type { KubeObject } from '../kube/index.js';
 import { INJECTED_ANNOTATION, type ClusterRef } from './resolve-target.js';
 import { computeServiceName } from './service-name.js';
@@ -107,21 +120,26 @@ export function mutatePod(pod: KubeObject, injection: AgentInjection): KubeObjec
   const spec: Json = isObject(next['spec']) ? next['spec'] : {};
   next['spec'] = spec;
 
-  const agent = buildAgentContainer(injection);
+  const marker = `${injection.cluster.namespace}/${injection.cluster.name}`;
   const containers = objectArray(spec['containers']);
   const initContainers = objectArray(spec['initContainers']);
   const [target, other] = injection.nativeSidecar ? [initContainers, containers] : [containers, initContainers];
-  const otherIndex = other.findIndex((c) => c['name'] === AGENT_CONTAINER_NAME);
-  if (otherIndex >= 0) other.splice(otherIndex, 1);
   const index = target.findIndex((c) => c['name'] === AGENT_CONTAINER_NAME);
-  if (index >= 0) target[index] = agent;
-  // First among init containers, so later init containers can already send spans.
-  else if (injection.nativeSidecar) target.unshift(agent);
-  else target.push(agent);
+  const alreadyInjected = index >= 0 && isObject(next.metadata['annotations']) && next.metadata['annotations'][INJECTED_ANNOTATION] === marker;
 
-  spec['containers'] = containers;
-  if (initContainers.length > 0) spec['initContainers'] = initContainers;
-  else if (injection.nativeSidecar === false && otherIndex >= 0) delete spec['initContainers'];
+  if (!alreadyInjected) {
+    const agent = buildAgentContainer(injection);
+    const otherIndex = other.findIndex((c) => c['name'] === AGENT_CONTAINER_NAME);
+    if (otherIndex >= 0) other.splice(otherIndex, 1);
+    if (index >= 0) target[index] = agent;
+    // First among init containers, so later init containers can already send spans.
+    else if (injection.nativeSidecar) target.unshift(agent);
+    else target.push(agent);
+
+    spec['containers'] = containers;
+    if (initContainers.length > 0) spec['initContainers'] = initContainers;
+    else if (injection.nativeSidecar === false && otherIndex >= 0) delete spec['initContainers'];
+  }
 
   const serviceName = computeServiceName(pod);
   for (const container of containers) {
@@ -132,7 +150,7 @@ export function mutatePod(pod: KubeObject, injection: AgentInjection): KubeObjec
   }
 
   const annotations = isObject(next.metadata['annotations']) ? next.metadata['annotations'] : {};
-  next.metadata['annotations'] = { ...annotations, [INJECTED_ANNOTATION]: `${injection.cluster.namespace}/${injection.cluster.name}` };
+  next.metadata['annotations'] = { ...annotations, [INJECTED_ANNOTATION]: marker };
   return next as unknown as KubeObject;
 }
 
