@@ -4,7 +4,7 @@ import { encodeSpan } from '../../common/otlp/index.js';
 import { createMemoryObjectStore, isValidKey, type ObjectStore } from '../../common/storage/index.js';
 import { batch, group, span, spanId, traceId } from '../head/testing/index.js';
 import { decodeIndex, unframeIndex } from './index-codec.js';
-import { blockObjectKey, buildBlock, openBlock, tenantKeySegment, writeBlock, type BlockReader } from './index.js';
+import { blockObjectKey, buildBlock, createPageCache, openBlock, tenantKeySegment, writeBlock, type BlockReader } from './index.js';
 import { buildAndOpen, canonicalSpans } from './testing/index.js';
 
 const BASE = 1_700_000_000_000_000_000n;
@@ -122,6 +122,39 @@ describe('buildBlock', () => {
     expect(decodeIndex(framed.raw).columns[0]!.pages.length).toBeGreaterThan(5);
     expect(canonicalSpans(await reader.findTrace(traceId(3)))).toEqual(canonicalSpans([group('a', spans)]));
     expect((await reader.search({ tags: [{ key: 'i', value: '42' }], limit: 5 })).traces.map((t) => t.spanCount)).toEqual([60]);
+  });
+});
+
+describe('page cache', () => {
+  it('evicts the least recently used pages beyond its budget', () => {
+    const cache = createPageCache({ maxBytes: 100 });
+    cache.set('a', new Uint8Array(20));
+    cache.set('b', new Uint8Array(20));
+    cache.set('huge', new Uint8Array(30)); // more than a quarter of the budget: not kept
+    expect(cache.get('a')).toHaveLength(20); // a is now the most recent
+    cache.set('c', new Uint8Array(20));
+    cache.set('d', new Uint8Array(20));
+    cache.set('e', new Uint8Array(20)); // 100 bytes: within the budget
+    cache.set('f', new Uint8Array(20)); // 120 bytes: b (least recently used) goes
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.get('a')).toBeDefined();
+    expect(cache.stats()).toMatchObject({ bytes: 100, pages: 5 });
+  });
+
+  it('serves repeated searches without reading pages again', async () => {
+    const inner = createMemoryObjectStore();
+    await writeBlock(inner, buildBlock({ blockId: 'b-1', tenant: 't', shard: 0, level: 0, batches: [simpleBatch()] }));
+    const store = countingStore(inner);
+    const cache = createPageCache({ maxBytes: 1 << 20 });
+    const reader = await openBlock(store, 't', 0, 'b-1', { pageCache: cache });
+    const request = { tags: [{ key: 'service.name', value: 'cart' }, { key: 'http.method', value: 'GET' }], limit: 5 };
+    const first = await reader.search(request);
+    const reads = store.ranges;
+    expect(reads).toBeGreaterThan(0);
+    expect(await reader.search(request)).toEqual(first);
+    expect(store.ranges).toBe(reads);
+    expect(cache.stats().hits).toBeGreaterThan(0);
   });
 });
 

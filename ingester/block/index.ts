@@ -13,3 +13,4 @@ export type { BlockMeta } from './meta.js';
 export { FORMAT_VERSION, blockPrefix, blockObjectKey, tenantKeySegment, DATA_OBJECT, INDEX_OBJECT, BLOOM_OBJECT, META_OBJECT } from './format.js';
 export { ROOT_SPAN_NOT_YET_RECEIVED } from './search.js';
 export { recoverBlockData, type DamagedRange, type RecoveredData } from './recover.js';
+export { createPageCache, type PageCache, type PageCacheStats } from './page-cache.js';

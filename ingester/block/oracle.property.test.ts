@@ -8,7 +8,7 @@ import type { SearchRequest, SpanBatch, TagFilter } from '../../common/model/ind
 import { anyValueToString } from '../../common/otlp/index.js';
 import { createShardHead } from '../head/index.js';
 import { group, span, spanId, toAnyValue, traceId, type AttrInput } from '../head/testing/index.js';
-import type { BuildBlockOptions } from './index.js';
+import { createPageCache, type BuildBlockOptions } from './index.js';
 import { buildAndOpen, canonicalSpans } from './testing/index.js';
 
 const BASE = 1_700_000_000_000_000_000n;
@@ -191,11 +191,13 @@ describe('block vs head (property)', () => {
         optionsArb,
         fc.array(requestArb, { minLength: 1, maxLength: 3 }),
         fc.array(templateArb, { minLength: 6, maxLength: 12 }),
-        async (specs, sizes, options, randomRequests, templates) => {
+        fc.constantFrom(0, 600, 1 << 20),
+        async (specs, sizes, options, randomRequests, templates, cacheBytes) => {
           const batches = toBatches(specs, sizes);
           const head = createShardHead({ maxBytes: 1 << 30 });
           for (const b of batches) head.insert(b);
-          const { reader, built } = await buildAndOpen(batches, options);
+          // Readers with a page cache (tiny: constant eviction; large: everything hits) answer the same.
+          const { reader, built } = await buildAndOpen(batches, options, {}, cacheBytes === 0 ? {} : { pageCache: createPageCache({ maxBytes: cacheBytes }) });
 
           expect(built.meta.spanCount).toBe(head.spanCount());
           expect(built.meta.traceCount).toBe(head.traceCount());
@@ -225,6 +227,8 @@ describe('block vs head (property)', () => {
             const got = await reader.search(request);
             const want = head.search(TENANT, request);
             expect(got.traces, JSON.stringify(request)).toEqual(want);
+            // Asked again (now from the cache, when there is one): the same answer.
+            if (cacheBytes > 0) expect((await reader.search(request)).traces).toEqual(want);
             stats.searches++;
             if (want.length > 0) stats.nonEmpty++;
           }

@@ -9,11 +9,12 @@ import type { ObjectCallOptions, ObjectStore } from '../../common/storage/index.
 import { BloomFilter, traceIdHash } from './bloom.js';
 import { MalformedError } from './bytes.js';
 import { BlockCorruptError, type BlockCorruptKind } from './errors.js';
-import { blockObjectKey, BLOOM_HEADER_BYTES, BLOOM_MAGIC, BLOOM_OBJECT, DATA_OBJECT, decodePage, FORMAT_VERSION, frameChecksum, INDEX_OBJECT, META_OBJECT, type PageType } from './format.js';
+import { blockObjectKey, BLOOM_HEADER_BYTES, BLOOM_MAGIC, BLOOM_OBJECT, DATA_OBJECT, decodePage, FORMAT_VERSION, frameChecksum, INDEX_OBJECT, META_OBJECT, PageType } from './format.js';
 import { decodeIndex, unframeIndex, type Column, type ColumnPage } from './index-codec.js';
 import { parseMeta, type BlockMeta } from './meta.js';
 import { decodeSpanPage, decodeUintPage, spanBytes, type SpanPage } from './pages.js';
 import { createLoadedIndex, type LoadedIndex } from './loaded-index.js';
+import type { PageCache } from './page-cache.js';
 import { ScratchPool, searchIndex } from './search.js';
 import { listOperations, listServices, listTagNames, listTagValues } from './tags.js';
 
@@ -24,6 +25,8 @@ export interface OpenBlockOptions {
   readonly coalesceGapBytes?: number;
   /** Upper bound of one merged range read. Default 8 MiB. */
   readonly maxReadBytes?: number;
+  /** Decoded pages shared across readers (createPageCache); none by default. */
+  readonly pageCache?: PageCache;
   readonly signal?: AbortSignal;
 }
 
@@ -97,7 +100,7 @@ export class Reader implements BlockReader {
   constructor(
     private readonly store: ObjectStore,
     readonly meta: BlockMeta,
-    private readonly opts: Required<Omit<OpenBlockOptions, 'signal'>>,
+    private readonly opts: Required<Omit<OpenBlockOptions, 'signal' | 'pageCache'>> & { readonly pageCache?: PageCache },
   ) {}
 
   private key(object: string): string {
@@ -225,14 +228,31 @@ export class Reader implements BlockReader {
 
   /** Checks one page read by readPages; throws BlockCorruptError naming it. */
   verifyPage(column: Column, page: ColumnPage, bytes: Map<number, Uint8Array>): FetchedPage {
-    const check = decodePage(bytes.get(page.offset) ?? new Uint8Array(0), page.length, column.type as PageType);
+    const check = decodePage(bytes.get(page.offset) ?? new Uint8Array(0), page.length, column.type);
     if (!check.ok) throw this.corrupt(DATA_OBJECT, check.kind, check.reason, page.number);
     return { page, raw: check.raw };
   }
 
   async fetchPages(column: Column, pages: readonly ColumnPage[], options?: ObjectCallOptions): Promise<FetchedPage[]> {
-    const bytes = await this.readPages(pages, options);
-    return pages.map((p) => this.verifyPage(column, p, bytes));
+    // Column pages only: span pages are read at random by trace-by-ID and would churn the cache.
+    const cache = column.type === PageType.SPAN ? undefined : this.opts.pageCache;
+    if (cache === undefined) {
+      const bytes = await this.readPages(pages, options);
+      return pages.map((p) => this.verifyPage(column, p, bytes));
+    }
+    const prefix = `${this.key('')}#`;
+    const cached = pages.map((p) => cache.get(prefix + p.number));
+    const bytes = await this.readPages(
+      pages.filter((_, i) => cached[i] === undefined),
+      options,
+    );
+    return pages.map((p, i) => {
+      const hit = cached[i];
+      if (hit !== undefined) return { page: p, raw: hit };
+      const f = this.verifyPage(column, p, bytes);
+      cache.set(prefix + p.number, f.raw);
+      return f;
+    });
   }
 
   // ---- trace by ID ----

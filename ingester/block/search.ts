@@ -30,7 +30,7 @@ export const ROOT_SPAN_NOT_YET_RECEIVED = '<root span not yet received>';
 
 const TWO_32 = 4294967296;
 /** Below this share of live rows, evaluation jumps between live rows (see Evaluator.density). */
-const SPARSE = 0.25;
+const SPARSE = 0.03;
 
 type RowFilter =
   /** Intrinsic uint column (group, name, kind, status): row passes when accept[value] (group) or value === code. */
@@ -541,38 +541,41 @@ class Evaluator {
         throw this.malformed(e, f.page);
       }
     }
-    // `next` collects the rows that stay alive, then replaces the range in one native copy; when
-    // few rows are alive and the page is dense (entry k is row k), live rows are tested in place.
+    // Dense pages (entry k is row k): one masking pass, or, when few rows are alive, a test of the
+    // live rows only. Sparse pages: `next` collects the rows that stay alive and replaces the range
+    // in one native copy.
     const next = this.scratch;
     let kept = 0;
     for (const a of ranges) {
       const n = Math.min(this.R, this.N - a);
       const entries = entriesByFirst.get(a);
       const groups = groupOk === undefined ? undefined : this.groups.get(a)!;
-      if (this.density < SPARSE && (entries === undefined || entries.deltas === undefined)) {
-        const live = alive.subarray(a, a + n);
+      const live = alive.subarray(a, a + n);
+      if (entries === undefined || entries.deltas === undefined) {
         const values = entries?.values;
-        for (let i = live.indexOf(1); i >= 0; i = live.indexOf(1, i + 1)) {
-          if ((values !== undefined && i < entries!.count && values[i] === valueId) || (groups !== undefined && groupOk![groups[i]!] === 1)) kept++;
-          else live[i] = 0;
+        const count = entries?.count ?? 0;
+        if (this.density < SPARSE) {
+          for (let i = live.indexOf(1); i >= 0; i = live.indexOf(1, i + 1)) {
+            if ((i < count && values![i] === valueId) || (groups !== undefined && groupOk![groups[i]!] === 1)) kept++;
+            else live[i] = 0;
+          }
+        } else if (groups === undefined) {
+          for (let i = 0; i < count; i++) kept += live[i] = live[i]! & (values![i] === valueId ? 1 : 0);
+          live.fill(0, count);
+        } else {
+          for (let i = 0; i < n; i++) kept += live[i] = live[i]! & ((i < count && values![i] === valueId ? 1 : 0) | groupOk![groups[i]!]!);
         }
         continue;
       }
       next.fill(0, 0, n);
-      if (groups !== undefined) for (let i = 0; i < n; i++) next[i] = alive[a + i]! & groupOk![groups[i]!]!;
-      if (entries !== undefined) {
-        const { deltas, values, count } = entries;
-        if (deltas === undefined) {
-          for (let k = 0; k < count && k < n; k++) if (values[k] === valueId) next[k] = alive[a + k]!;
-        } else {
-          let row = 0;
-          for (let k = 0; k < count; k++) {
-            row += deltas[k]!;
-            if (values[k] === valueId && row < n) next[row] = alive[a + row]!;
-          }
-        }
+      if (groups !== undefined) for (let i = 0; i < n; i++) next[i] = live[i]! & groupOk![groups[i]!]!;
+      const { deltas, values, count } = entries;
+      let row = 0;
+      for (let k = 0; k < count; k++) {
+        row += deltas[k]!;
+        if (values[k] === valueId && row < n) next[row] = live[row]!;
       }
-      alive.set(next.subarray(0, n), a);
+      live.set(next.subarray(0, n));
       kept += n * this.density; // an estimate: counting would cost another pass
     }
     this.kept += kept;

@@ -2,7 +2,7 @@
 // in-memory store and open it; canonical views of span groups for order-insensitive comparison.
 import type { SpanBatch, SpanGroup } from '../../../common/model/index.js';
 import { createMemoryObjectStore, type MemoryObjectStore } from '../../../common/storage/index.js';
-import { buildBlock, openBlock, writeBlock, type BlockReader, type BuildBlockOptions, type BuiltBlock } from '../index.js';
+import { buildBlock, openBlock, writeBlock, type BlockReader, type BuildBlockOptions, type BuiltBlock, type OpenBlockOptions } from '../index.js';
 
 export interface OpenedBlock {
   readonly store: MemoryObjectStore;
@@ -10,14 +10,19 @@ export interface OpenedBlock {
   readonly reader: BlockReader;
 }
 
-export async function buildAndOpen(batches: readonly SpanBatch[], options: BuildBlockOptions = {}, ids: { tenant?: string; shard?: number; blockId?: string } = {}): Promise<OpenedBlock> {
+export async function buildAndOpen(
+  batches: readonly SpanBatch[],
+  options: BuildBlockOptions = {},
+  ids: { tenant?: string; shard?: number; blockId?: string } = {},
+  open: OpenBlockOptions = {},
+): Promise<OpenedBlock> {
   const tenant = ids.tenant ?? batches[0]?.tenant ?? 't';
   const shard = ids.shard ?? 3;
   const blockId = ids.blockId ?? 'b-0001';
   const built = buildBlock({ blockId, tenant, shard, level: 0, batches, options });
   const store = createMemoryObjectStore();
   await writeBlock(store, built);
-  const reader = await openBlock(store, tenant, shard, blockId);
+  const reader = await openBlock(store, tenant, shard, blockId, open);
   return { store, built, reader };
 }
 
