@@ -24,6 +24,7 @@ const BASE_MS = 1_700_000_000_000;
 const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
 
 interface World {
+  registry: ReturnType<typeof createRegistry>;
   coord: Coordinator;
   store: MemoryObjectStore;
   flusher: Flusher;
@@ -47,7 +48,7 @@ async function world(): Promise<World> {
   const blocks = createBlockBackend({ coord, keyspace: ks, store, logger: createSilentLogger(), registry, concurrency: 2 });
   await blocks.start();
   cleanups.push(() => blocks.stop());
-  return { coord, store, flusher, token, blocks };
+  return { registry, coord, store, flusher, token, blocks };
 }
 
 /** Flushes everything of `head` as blocks (one per tenant) and returns the commit revision. */
@@ -110,6 +111,25 @@ describe('block backend', () => {
     // Marked: the next query skips it without reading, and still says so.
     const again = await w.blocks.findTrace('acme', traceId(1));
     expect(again!.partial!.reasons).toHaveLength(1);
+  });
+
+  it('a truncated object or a missing index makes that block unreadable with a clear reason; the others answer', async () => {
+    const w = await world();
+    await flushAll(w, headWith({ trace: 1, span: 1, ms: BASE_MS }));
+    await flushAll(w, headWith({ trace: 1, span: 2, ms: BASE_MS + 1000 }));
+    await flushAll(w, headWith({ trace: 1, span: 3, ms: BASE_MS + 2000 }));
+    const objects = (await w.store.list('acme/')).map((o) => o.key).sort();
+    const dataKeys = objects.filter((k) => k.endsWith('/data'));
+    const indexKeys = objects.filter((k) => k.endsWith('/index'));
+    const body = await w.store.get(dataKeys[0]!);
+    await w.store.put(dataKeys[0]!, body.subarray(0, Math.floor(body.length / 3)));
+    await w.store.delete(indexKeys[1]!);
+    const r = await w.blocks.findTrace('acme', traceId(1));
+    expect(r!.groups.flatMap((g) => g.spans)).toHaveLength(1);
+    expect(r!.partial!.reasons).toHaveLength(2);
+    for (const reason of r!.partial!.reasons) expect(reason).toMatch(/^block \S+ \(tenant acme, shard 0\) is unreadable: /);
+    const metrics = await w.registry.metrics();
+    expect(metrics).toMatch(/skein_querier_blocks_unreadable 2/);
   });
 
   it('waitForRevision resolves when the view reaches the revision, or false after the timeout', async () => {
