@@ -137,6 +137,18 @@ describe('filesystem object store', () => {
     expect((await stat(root)).isDirectory()).toBe(true);
   });
 
+  it('concurrent deletes of every object in one directory all succeed (block garbage collection)', async () => {
+    const root = freshRoot();
+    const store = await createFilesystemObjectStore({ root });
+    for (let round = 0; round < 100; round++) {
+      const keys = Array.from({ length: 8 }, (_, i) => `t/${round}/b/o${i}`);
+      for (const k of keys) await store.put(k, text(k));
+      await Promise.all(keys.map((k) => store.delete(k)));
+      expect(await store.list(`t/${round}/`)).toEqual([]);
+    }
+    expect(await readdir(root)).toEqual([]);
+  });
+
   it('puts racing deletes that prune the same directories all land', async () => {
     const root = freshRoot();
     const store = await createFilesystemObjectStore({ root });

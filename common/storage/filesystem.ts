@@ -200,7 +200,14 @@ class FilesystemStore implements ObjectStore {
         if (isMissing(error) || code === 'EISDIR') return;
         throw error;
       }
-      await syncDir(path.dirname(file));
+      try {
+        await syncDir(path.dirname(file));
+      } catch (error) {
+        // A concurrent delete of the directory's last other object removed the (now empty)
+        // directory: the unlink is then as durable as that rmdir, nothing left to sync.
+        if (!isMissing(error)) throw error;
+        return;
+      }
       // Prune directories the delete left empty, up to (not including) the root. rmdir fails on a
       // non-empty directory, so a concurrent put's directory (holding its temp file) survives.
       for (let dir = path.dirname(file); dir !== this.#root; dir = path.dirname(dir)) {
