@@ -241,6 +241,12 @@ describe('computeLifecyclePlan', () => {
     expect(computeLifecyclePlan({ blocks, jobs: [], policy: policy({ enabled: false }) }, NOW).compactionLagMs).toBe(0);
   });
 
+  it('compaction lag counts a job that was planned but never committed (its inputs are no longer live)', () => {
+    const inputs = [{ id: 'a', end: CLOSED + MIN, state: 'compacting', job: 'waiting' } as B, { id: 'b', end: CLOSED + MIN, state: 'compacting', job: 'waiting' } as B].map(block);
+    const plan = computeLifecyclePlan({ blocks: inputs, jobs: [job('waiting', ['a', 'b'], { createdAtMs: NOW - 7 * MIN, claimKey: true })], policy: policy() }, NOW);
+    expect(plan.compactionLagMs).toBe(7 * MIN);
+  });
+
   it('the next plan uses the output: a committed level-1 output merges with late blocks once the window closes', () => {
     const output: B = { id: 'out', end: OPEN + 8 * MIN, level: 1, flushed: false, since: NOW };
     const late = many(2, 'late', OPEN, { since: NOW });

@@ -96,7 +96,8 @@ export interface LifecyclePlan {
   readonly actions: readonly LifecycleAction[];
   /**
    * Age (ms since it became live) of the oldest live block that belongs in a job by the rules above
-   * — planned now, or held back by maxOpenJobs; 0 when there is none. It stays high when jobs are
+   * — planned now, or held back by maxOpenJobs — or of the oldest job not yet committed; 0 when
+   * there is none. It stays high when jobs are
    * planned but never committed, which is what an alert wants to see.
    */
   readonly compactionLagMs: number;
@@ -215,6 +216,9 @@ export function computeLifecyclePlan(observed: LifecycleObservation, nowMs: numb
 
   let oldest = Number.POSITIVE_INFINITY;
   for (const c of candidates) for (const b of c.inputs) oldest = Math.min(oldest, b.value.stateChangedAtMs);
+  // A job planned but not committed keeps its inputs waiting too (they are compacting, no longer
+  // live candidates): its age bounds the lag from below, so jobs no worker runs show up here.
+  for (const job of jobs) oldest = Math.min(oldest, job.value.createdAtMs);
   const compactionLagMs = Number.isFinite(oldest) ? Math.max(0, nowMs - oldest) : 0;
 
   return { actions: [...abandons, ...expires, ...plans], compactionLagMs, deferredJobs: candidates.length - plans.length, stuckJobs };
