@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 DATA_DIR ?= ./data
 
-.PHONY: all deps build gen gen-check etcd k8s helm s3 typecheck lint test test-unit test-int run cluster bench clean check-node e2e-kind
+.PHONY: all deps build gen gen-check etcd k8s helm s3 typecheck lint test test-unit test-int run cluster bench soak clean check-node e2e-kind
 
 all: build
 
@@ -76,6 +76,12 @@ cluster: build etcd
 
 bench: build
 	node --expose-gc dist/bench/run.js $(BENCH_ARGS)
+
+# Storage-lifecycle soak (issue 5): all-in-one cutting, compacting, expiring and collecting blocks under
+# steady ingest for 10 minutes; fails on any lost or resurrected span, or if the lifecycle never ran
+# (bench/README.md). SOAK_ARGS=--quick: 2 minutes, a smoke check; --minutes=N --rate=N.
+soak: build
+	node dist/bench/soak.js $(SOAK_ARGS)
 
 # Chart + image end to end on kind (needs Docker, kind, kubectl, helm; not runnable on the project VMs).
 e2e-kind:

@@ -13,7 +13,8 @@ import { HolderValue, del, encodeValue, put, type Coordinator, type Keyspace } f
 import { NotOwnerError, type ForwardRequest, type IngesterClientPool, type IngesterRpcHandlers } from '../common/rpc/index.js';
 import { createRouter, type Router, type RouteResult } from './router/index.js';
 import { CUT_DEFAULTS, createHeadQueryBackend, type CutPolicy } from './head/index.js';
-import { createCollector, createFlusher, createManifestStore } from './lifecycle/index.js';
+import { createCollector, createCompactor, createFlusher, createManifestStore } from './lifecycle/index.js';
+import { createBlockWorkerPool } from './block-worker/index.js';
 import { createPolicyRelay } from './policy-relay.js';
 import type { UnaryHandler } from '../common/grpc/index.js';
 import type { ObjectStore } from '../common/storage/index.js';
@@ -404,6 +405,25 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
           registry,
         });
   collector?.start();
+  // Block building (flush and compaction) runs in a worker thread, off the ingest path's event loop.
+  const pool = options.blocks === undefined ? undefined : createBlockWorkerPool({ size: 1 });
+  // Compaction jobs the lifecycle controller planned for the shards this member owns.
+  const compactor =
+    options.blocks === undefined || pool === undefined
+      ? undefined
+      : createCompactor({
+          coord: options.coord,
+          keyspace: options.keyspace,
+          store: options.blocks.store,
+          member: memberId,
+          lease: () => ownership.leaseId(),
+          ownedShards: () => ownership.ownedShards(),
+          pool,
+          logger: log,
+          registry,
+          intervalMs: 10_000,
+        });
+  compactor?.start();
   const cutLoopDone =
     options.blocks === undefined ? Promise.resolve() : runCutLoop(options.blocks, stop.signal).catch((e: unknown) => log.error({ err: e }, 'the cut loop stopped; heads are no longer cut into blocks'));
 
@@ -416,6 +436,7 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       tailPolicy: () => policyRelay.policy()?.sampling,
       logger: log,
       registry,
+      ...(pool === undefined ? {} : { build: (p: Parameters<typeof pool.build>[0]) => pool.build(p) }),
     });
     const interval = blocks.checkIntervalMs ?? 1000;
     log.info({ store: blocks.store.description, cutMaxAgeMs: blocks.cutMaxAgeMs, cutMaxBytes: blocks.cutMaxBytes, traceIdleMs: blocks.traceIdleMs }, 'cutting heads into blocks');
@@ -557,7 +578,9 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       stop.abort();
       offChange?.();
       await cutLoopDone;
+      await compactor?.stop();
       await collector?.stop();
+      await pool?.close();
       policyRelay.close();
       await shards.close();
       await ownership.stop();
@@ -570,7 +593,9 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
       stop.abort();
       offChange?.();
       await cutLoopDone;
+      await compactor?.stop();
       await collector?.stop();
+      await pool?.close();
       policyRelay.close();
       await shards.close();
       await ownership.stop();

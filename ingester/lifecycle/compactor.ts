@@ -21,7 +21,7 @@
 //
 // Memory of one job: buildBlock sorts all output spans at once, so the output's span bytes are held
 // once — packed (block-worker/pack.ts) while merging, then moved to the worker — plus one page read
-// per input (at most the reader's maxReadBytes each) and one merge chunk. The inputs are streamed.
+// per input (at most scanReadBytes of stored bytes each, decompressed) and one merge chunk. The inputs are streamed.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Coordinator, type Keyspace, type LeaseId } from '../../common/coord/index.js';
 import { isSkeinError } from '../../common/errors/index.js';
@@ -62,7 +62,17 @@ export interface CompactorOptions {
   readonly now?: () => number;
 }
 
-export const COMPACTOR_DEFAULTS = { concurrency: 1, backoff: { minMs: 30_000, maxMs: 3_600_000 }, leaseCheckMs: 500, yieldEverySpans: 32_768 } as const;
+export const COMPACTOR_DEFAULTS = {
+  concurrency: 1,
+  backoff: { minMs: 30_000, maxMs: 3_600_000 },
+  leaseCheckMs: 500,
+  /** Stored bytes per coalesced read of a scan: each read is decompressed and sliced in one go on the event loop. */
+  scanReadBytes: 1024 * 1024,
+  /** Spans per merge chunk: how often the merge loop checks whether it is time to yield. */
+  mergeBatchSpans: 1024,
+  /** The merge yields to the event loop after running this long. */
+  yieldEveryMs: 10,
+} as const;
 
 export type CompactionOutcome =
   /** Output live, inputs compacted. */
@@ -165,7 +175,7 @@ export function createCompactor(options: CompactorOptions): Compactor {
 
   async function openInput(b: ObservedBlock, signal: AbortSignal): Promise<BlockReader> {
     try {
-      return await openBlock(options.store, b.value.meta.tenant, b.shard, b.blockId, { signal });
+      return await openBlock(options.store, b.value.meta.tenant, b.shard, b.blockId, { signal, maxReadBytes: COMPACTOR_DEFAULTS.scanReadBytes });
     } catch (e) {
       // A committed block whose meta.json is missing is damaged, like any other missing object.
       if (isSkeinError(e) && e.code === 'NOT_FOUND') throw new BlockCorruptError({ blockId: b.blockId, object: META_OBJECT, kind: 'missing', reason: e.message, cause: e });
@@ -230,15 +240,16 @@ export function createCompactor(options: CompactorOptions): Compactor {
       const readers = await Promise.all(inputs.map((b) => openInput(b, signal)));
       const merged = mergeBlockScans(
         readers.map((r) => ({ blockId: r.meta.blockId, traces: r.scan({ signal }) })),
-        { tenant },
+        { tenant, batchSpans: COMPACTOR_DEFAULTS.mergeBatchSpans },
       );
       const packer = createBatchPacker(tenant);
-      let sinceYield = 0;
+      let lastYield = performance.now();
       for await (const batch of merged.batches) {
         packer.add(batch);
-        if (packer.spanCount - sinceYield >= COMPACTOR_DEFAULTS.yieldEverySpans) {
-          sinceYield = packer.spanCount;
-          await yieldToEventLoop(); // ingest keeps its event loop while a big job merges
+        // Buffered traces are merged without any I/O in between: yield, so ingest keeps its event loop.
+        if (performance.now() - lastYield >= COMPACTOR_DEFAULTS.yieldEveryMs) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
           check();
         }
       }

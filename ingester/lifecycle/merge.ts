@@ -131,7 +131,9 @@ export function mergeBlockScans(sources: readonly MergeSource[], options: MergeO
     let pending = 0;
 
     try {
-      await Promise.all(sources.map((_, i) => advance(i)));
+      // One input at a time: each first read loads that block's index (decoded synchronously), and
+      // eight of them landing in one tick would hold the event loop for all eight decodes.
+      for (let i = 0; i < sources.length; i++) await advance(i);
       for (let i = 0; i < sources.length; i++) if (heads[i] !== undefined) push(i);
       const same: number[] = [];
       while (heap.length > 0) {
