@@ -442,8 +442,13 @@ export async function createClusterIngester(options: ClusterIngesterOptions): Pr
     log.info({ store: blocks.store.description, cutMaxAgeMs: blocks.cutMaxAgeMs, cutMaxBytes: blocks.cutMaxBytes, traceIdleMs: blocks.traceIdleMs }, 'cutting heads into blocks');
     while (!signal.aborted) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, interval);
-        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        const done = (): void => {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, interval);
+        signal.addEventListener('abort', done, { once: true });
       });
       for (const [shard, token] of ownership.ownedShards()) {
         if (signal.aborted) break;
