@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     const { runCompactionSuite } = await import('./compaction.js');
     const compaction = await runCompactionSuite({ runs: RUNS, quick, resultsDir: path.join(repo, 'bench', 'results'), log });
     sections.push(
-      '## Compaction (8 level-0 blocks → 1 through the real compactor: claim, k-way merge, build on the block worker pool, write to a filesystem store on local disk, commit; in-memory coordinator)',
+      '## Compaction (8 level-0 blocks → 1 through the real compactor: claim, read the inputs, columnar merge (mergeBlocks) on the block worker pool, write to a filesystem store on local disk, commit; in-memory coordinator)',
       '',
       ...compaction.rows,
       '',

@@ -267,7 +267,7 @@ export function* unpackBatches(p: PackedBatches): Generator<SpanBatch, void, und
  * any other (a view into a shared or pooled buffer, e.g. a small Buffer) is copied first, because
  * transferring its buffer would move bytes that are not ours.
  */
-export function builtTransfer(built: BuiltBlock): { readonly built: BuiltBlock; readonly transfer: ArrayBuffer[] } {
+export function builtTransfer<B extends BuiltBlock>(built: B): { readonly built: B; readonly transfer: ArrayBuffer[] } {
   const transfer = new Set<ArrayBuffer>();
   const objects = built.objects.map((o) => {
     const b = o.body;

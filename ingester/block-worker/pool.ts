@@ -1,10 +1,11 @@
-// createBlockWorkerPool: buildBlock on worker threads. Building a large block is seconds of CPU
-// (sorting, zstd, index); on the event loop that would stall ingest acknowledgements for as long.
+// createBlockWorkerPool: buildBlock (flushes) and mergeBlocks (compaction) on worker threads.
+// Building or merging a large block is seconds of CPU (sorting, zstd, index); on the event loop that
+// would stall ingest acknowledgements for as long.
 //
-// - Inputs cross packed (pack.ts): span bytes copied once into a few large chunks that are
+// - Build inputs cross packed (pack.ts): span bytes copied once into a few large chunks that are
 //   TRANSFERRED with their offset tables, never structured-cloned span by span. Packing runs on the
-//   calling thread and yields to the event loop every `yieldEverySpans` spans; the compaction merge
-//   packs as it goes (buildPacked), so its merged batches never pile up.
+//   calling thread and yields to the event loop every `yieldEverySpans` spans. Merge inputs are the
+//   input blocks' index and data objects as read, transferred whole.
 // - One task per worker; more wait in a FIFO queue. Workers start on first use and are unref'd
 //   while idle, so an idle pool keeps no process alive.
 // - A worker that dies (uncaught error, out of its heap limit, exit) rejects the task it was running
@@ -21,9 +22,9 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { SkeinError } from '../../common/errors/index.js';
-import { buildBlock, type BuildBlockParams, type BuiltBlock } from '../block/index.js';
+import { buildBlock, mergeBlocks, type BuildBlockParams, type BuiltBlock, type MergedBlock, type MergeInput } from '../block/index.js';
 import { createBatchPacker, packedTransferList, unpackBatches, type PackedBatches } from './pack.js';
-import { deserializeError, type BuildRequest, type BuildResponse, type PackedBuildParams } from './protocol.js';
+import { deserializeError, type BuildResponse, type PackedBuildParams, type WorkerRequest } from './protocol.js';
 
 export interface BlockWorkerPoolOptions {
   /** Worker threads. 0 = build on the calling thread. Default 1. */
@@ -58,14 +59,18 @@ export interface BlockWorkerPool {
   build(params: BuildBlockParams, options?: BuildCallOptions): Promise<BuiltBlock>;
   /** The same from batches already packed (createBatchPacker). `packed` is consumed: its buffers move to the worker. */
   buildPacked(params: PackedBuildParams, packed: PackedBatches, options?: BuildCallOptions): Promise<BuiltBlock>;
+  /** mergeBlocks (the columnar compaction merge), off the event loop. The inputs' buffers move to the worker. */
+  merge(params: PackedBuildParams, inputs: readonly MergeInput[], options?: BuildCallOptions): Promise<MergedBlock>;
   stats(): BlockWorkerPoolStats;
   /** Refuses new and queued tasks, lets running ones finish, terminates the workers. Idempotent. */
   close(): Promise<void>;
 }
 
+type Payload = { readonly kind: 'build'; readonly packed: PackedBatches } | { readonly kind: 'merge'; readonly inputs: readonly MergeInput[] };
+
 interface Task {
   readonly params: PackedBuildParams;
-  readonly packed: PackedBatches;
+  readonly payload: Payload;
   readonly signal: AbortSignal | undefined;
   readonly resolve: (b: BuiltBlock) => void;
   readonly reject: (e: unknown) => void;
@@ -145,8 +150,8 @@ export function createBlockWorkerPool(options: BlockWorkerPoolOptions = {}): Blo
       const task = slot.task;
       if (task === undefined || m.id !== slot.taskId) return;
       finish(slot);
-      if (m.kind === 'built') task.resolve(m.built);
-      else task.reject(deserializeError(m.error));
+      if (m.kind === 'failed') task.reject(deserializeError(m.error));
+      else task.resolve(m.built);
     });
     w.on('messageerror', (e) => {
       const task = slot.task;
@@ -195,9 +200,10 @@ export function createBlockWorkerPool(options: BlockWorkerPoolOptions = {}): Blo
       slot.task = task;
       slot.taskId = nextId++;
       w.ref();
-      const request: BuildRequest = { kind: 'build', id: slot.taskId, params: task.params, packed: task.packed };
+      const pl = task.payload;
+      const request: WorkerRequest = pl.kind === 'build' ? { kind: 'build', id: slot.taskId, params: task.params, packed: pl.packed } : { kind: 'merge', id: slot.taskId, params: task.params, inputs: pl.inputs };
       try {
-        w.postMessage(request, packedTransferList(task.packed));
+        w.postMessage(request, pl.kind === 'build' ? packedTransferList(pl.packed) : inputsTransferList(pl.inputs));
       } catch (e) {
         finish(slot);
         task.reject(new SkeinError('INTERNAL', `block worker: could not send ${describeBlock(task.params)}`, { cause: e }));
@@ -205,11 +211,11 @@ export function createBlockWorkerPool(options: BlockWorkerPoolOptions = {}): Blo
     }
   }
 
-  function submit(params: PackedBuildParams, packed: PackedBatches, signal: AbortSignal | undefined): Promise<BuiltBlock> {
+  function submit<B extends BuiltBlock>(params: PackedBuildParams, payload: Payload, signal: AbortSignal | undefined): Promise<B> {
     if (closed) return Promise.reject(new SkeinError('UNAVAILABLE', 'block worker pool is closed'));
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
-    const p = new Promise<BuiltBlock>((resolve, reject) => {
-      const task: Task = { params, packed, signal, resolve, reject, aborted: false, detach: () => undefined };
+    const p = new Promise<B>((resolve, reject) => {
+      const task: Task = { params, payload, signal, resolve: resolve as (b: BuiltBlock) => void, reject, aborted: false, detach: () => undefined };
       if (signal !== undefined) {
         const onAbort = (): void => {
           const q = queue.indexOf(task);
@@ -254,10 +260,13 @@ export function createBlockWorkerPool(options: BlockWorkerPoolOptions = {}): Blo
           callOptions.signal?.throwIfAborted();
         }
       }
-      return submit(rest, packer.finish(), callOptions.signal);
+      return submit(rest, { kind: 'build', packed: packer.finish() }, callOptions.signal);
     },
     buildPacked(params, packed, callOptions = {}) {
-      return submit(params, packed, callOptions.signal);
+      return submit(params, { kind: 'build', packed }, callOptions.signal);
+    },
+    merge(params, inputs, callOptions = {}) {
+      return submit<MergedBlock>(params, { kind: 'merge', inputs }, callOptions.signal);
     },
     stats() {
       return { size, busy: slots.filter((s) => s.task !== undefined).length, queued: queue.length, crashes };
@@ -283,10 +292,17 @@ export function createBlockWorkerPool(options: BlockWorkerPoolOptions = {}): Blo
   };
 }
 
+/** The inputs' buffers, each once (a buffer holding more than one object's bytes is sent whole). */
+function inputsTransferList(inputs: readonly MergeInput[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const i of inputs) for (const b of [i.index, i.data]) if (b.buffer instanceof ArrayBuffer && b.byteLength === b.buffer.byteLength) out.add(b.buffer);
+  return [...out];
+}
+
 /** size 0: the same interface, building on the calling thread. */
 function createInlinePool(): BlockWorkerPool {
   let closed = false;
-  const run = (f: () => BuiltBlock, signal: AbortSignal | undefined): Promise<BuiltBlock> => {
+  const run = <B extends BuiltBlock>(f: () => B, signal: AbortSignal | undefined): Promise<B> => {
     if (closed) return Promise.reject(new SkeinError('UNAVAILABLE', 'block worker pool is closed'));
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     try {
@@ -299,6 +315,7 @@ function createInlinePool(): BlockWorkerPool {
     size: 0,
     build: (params, o = {}) => run(() => buildBlock(params), o.signal),
     buildPacked: (params, packed, o = {}) => run(() => buildBlock({ ...params, batches: unpackBatches(packed) }), o.signal),
+    merge: (params, inputs, o = {}) => run(() => mergeBlocks({ ...params, inputs }), o.signal),
     stats: () => ({ size: 0, busy: 0, queued: 0, crashes: 0 }),
     close() {
       closed = true;

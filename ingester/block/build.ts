@@ -10,7 +10,7 @@
 //   4. index, bloom and meta objects.
 import { SkeinError } from '../../common/errors/index.js';
 import type { AnyValue, KeyValue, SpanBatch, SpanGroup } from '../../common/model/index.js';
-import { createSpanFields, decodeResource, decodeSpan, forEachAttribute, readServiceName, readSpanFields } from '../../common/otlp/index.js';
+import { createSpanFields, decodeResource, decodeSpan, forEachAttribute, readServiceName, readSpanFields, type SpanFields } from '../../common/otlp/index.js';
 import { attributeHash, BloomFilter, bloomBlocksFor, traceIdHash } from './bloom.js';
 import { blockObjectKey, BLOOM_HEADER_BYTES, BLOOM_MAGIC, BLOOM_OBJECT, Codec, DATA_HEADER_BYTES, DATA_MAGIC, DATA_OBJECT, decodePage, encodePage, FORMAT_VERSION, frameChecksum, INDEX_OBJECT, isValidBlockId, META_OBJECT, PageType, type CodecOptions } from './format.js';
 import { ByteWriter } from './bytes.js';
@@ -99,7 +99,7 @@ class U32List {
 
 // ---- attribute keys ------------------------------------------------------------------------------------
 
-interface KeyState {
+export interface KeyState {
   readonly id: number;
   readonly bytes: Uint8Array;
   readonly hashHi: number;
@@ -117,7 +117,7 @@ interface KeyState {
   sample: Map<string, Uint8Array>;
 }
 
-interface Group {
+export interface Group {
   readonly info: GroupInfo;
   readonly serviceName: string;
 }
@@ -128,7 +128,7 @@ export const MAX_ROWS_PER_COLUMN_PAGE = 1 << 20;
 const TWO_32 = 4294967296;
 const STATUS_ERROR = 2;
 
-function resolveOptions(o: BuildBlockOptions | undefined): Required<BuildBlockOptions> {
+export function resolveBuildOptions(o: BuildBlockOptions | undefined): Required<BuildBlockOptions> {
   const opts = { ...BLOCK_DEFAULTS, ...o } as Required<BuildBlockOptions>;
   for (const k of ['zstdLevel', 'spanPageBytes', 'rowsPerColumnPage', 'maxDictionaryValues', 'maxDictionaryBytes', 'tagValueSample', 'traceBloomBitsPerTrace', 'pageBloomBitsPerValue'] as const) {
     const v = opts[k];
@@ -144,7 +144,7 @@ export function buildBlock(params: BuildBlockParams): BuiltBlock {
   if (tenant === '') throw new SkeinError('INVALID_ARGUMENT', 'a block needs a tenant');
   if (!Number.isSafeInteger(shard) || shard < 0) throw new SkeinError('INVALID_ARGUMENT', `invalid shard ${shard}`);
   if (!Number.isSafeInteger(level) || level < 0) throw new SkeinError('INVALID_ARGUMENT', `invalid level ${level}`);
-  const opts = resolveOptions(params.options);
+  const opts = resolveBuildOptions(params.options);
   const codec: CodecOptions = { codec: opts.codec === 'none' ? Codec.NONE : Codec.ZSTD, level: opts.zstdLevel };
 
   // ---- 1. collect ----
@@ -316,7 +316,8 @@ function sortRows(w: Uint32Array, n: number): Uint32Array {
 
 // ---- the block-order pass ----------------------------------------------------------------------------------
 
-class BlockWriter {
+/** The block-order pass (exported for merge-blocks.ts, not from index.ts). */
+export class BlockWriter {
   private readonly keys: KeyState[] = [];
   private readonly keyIds = new Map<string, number>();
   /** Key entry last seen at each attribute position (spans of one instrumentation repeat key order). */
@@ -360,8 +361,10 @@ class BlockWriter {
 
   // Span pages.
   private readonly spanPages: { firstRow: number; page: Uint8Array; hashes: U32List }[] = [];
-  private pageSpans: Uint8Array[] = [];
-  private pageGroups: number[] = [];
+  /** Spans of the page being filled, back to back; their lengths and groups. */
+  private pageBuf = new Uint8Array(1 << 16);
+  private readonly pageLengths = new U32List(1024);
+  private readonly pageGroups = new U32List(1024);
   private pageBytes = 0;
   private pageFirstRow = 0;
   private pageHashes = new U32List(256);
@@ -382,9 +385,12 @@ class BlockWriter {
   private readonly hash = [0, 0];
   // Walk state.
   private curSpan: Uint8Array = new Uint8Array(0);
+  private curStart = 0;
+  private curEnd = 0;
   private curAttribute = 0;
   private curDecoded: readonly KeyValue[] | undefined | null = null;
   private curResource = false;
+  private walkOnly: ReadonlySet<KeyState> | undefined = undefined;
 
   constructor(
     private readonly opts: Required<BuildBlockOptions>,
@@ -516,6 +522,8 @@ class BlockWriter {
 
   addResource(resource: Uint8Array): void {
     this.curSpan = resource;
+    this.curStart = 0;
+    this.curEnd = resource.length;
     this.curAttribute = 64; // resource attributes leave the span key cache alone
     this.curDecoded = null;
     this.curResource = true;
@@ -530,7 +538,7 @@ class BlockWriter {
   private readonly decoded = (index: number): AnyValue | undefined => {
     if (this.curDecoded === null) {
       try {
-        this.curDecoded = this.curResource ? decodeResource(this.curSpan).attributes : decodeSpan(this.curSpan).attributes;
+        this.curDecoded = this.curResource ? decodeResource(this.curSpan.subarray(this.curStart, this.curEnd)).attributes : decodeSpan(this.curSpan.subarray(this.curStart, this.curEnd)).attributes;
       } catch {
         this.curDecoded = undefined;
       }
@@ -541,13 +549,18 @@ class BlockWriter {
   private readonly visit = (buf: Uint8Array, keyOffset: number, keyLength: number, type: number, valueOffset: number, valueLength: number): void => {
     const position = this.curAttribute++;
     const k = this.key(buf, keyOffset, keyLength, position);
+    if (this.walkOnly !== undefined && !this.walkOnly.has(k)) return;
     const index = this.curResource ? position - 64 : position;
     const f = this.form;
     if (!formOf(buf, type, valueOffset, valueLength, this.decoded, index, f)) return;
+    this.attribute(k, f, this.curResource);
+  };
+
+  private attribute(k: KeyState, f: Form, resource: boolean): void {
     if (k.indexed) {
       const id = this.intern(k, f);
       if (id >= 0) {
-        if (!this.curResource) {
+        if (!resource) {
           k.rows.push(this.row % this.opts.rowsPerColumnPage);
           k.values.push(id);
           this.touchedKeys.add(k);
@@ -561,12 +574,12 @@ class BlockWriter {
       const text = latin1(bytes);
       if (!k.sample.has(text)) k.sample.set(text, bytes);
     }
-    if (!this.curResource) {
+    if (!resource) {
       attributeHash(k.hashHi, k.hashLo, f.buf, f.off, f.len, this.hash);
       this.pageHashes.push(this.hash[0]!);
       this.pageHashes.push(this.hash[1]!);
     }
-  };
+  }
 
   // ---- traces and spans ----
 
@@ -582,31 +595,49 @@ class BlockWriter {
   addSpan(span: Uint8Array, group: number, spanHi: number, spanLo: number): void {
     const f = this.fields;
     readSpanFields(span, f); // cannot fail: collect() read it already
-    const row = this.row;
-    const slot = row % this.opts.rowsPerColumnPage;
-
-    // Span bytes as received: pages hold whole spans, so `data` alone can rebuild the block (recover.ts).
-    if (this.pageSpans.length > 0 && this.pageBytes >= 2 * this.opts.spanPageBytes) this.flushSpanPage();
-    this.pageSpans.push(span);
-    this.pageGroups.push(group);
-    this.pageBytes += span.length + 4;
-
-    // Intrinsic columns.
     const nameId = this.nameId(span, f.nameOffset, f.nameLength);
+    this.spanColumns(span, 0, span.length, group, nameId, f.kind, f.statusCode, (f.endHi - f.startHi) * TWO_32 + (f.endLo - f.startLo));
+    this.traceSpan(f, group, nameId, spanHi, spanLo);
+    // Attributes.
+    if (f.attributeCount > 0) this.walkAttributes(span, 0, span.length, undefined);
+    this.endRow();
+  }
+
+  /** The span `span[spanStart, spanEnd)`: its page entry and intrinsic columns (both paths: buildBlock and the columnar merge). */
+  spanColumns(span: Uint8Array, spanStart: number, spanEnd: number, group: number, nameId: number, kind: number, status: number, duration: number): void {
+    const slot = this.row % this.opts.rowsPerColumnPage;
+    // Span bytes as received: pages hold whole spans, so `data` alone can rebuild the block (recover.ts).
+    if (this.pageLengths.length > 0 && this.pageBytes >= 2 * this.opts.spanPageBytes) this.flushSpanPage();
+    const len = spanEnd - spanStart;
+    const at = this.pageBytes - 4 * this.pageLengths.length;
+    if (at + len > this.pageBuf.length) {
+      const next = new Uint8Array(Math.max(this.pageBuf.length * 2, at + len));
+      next.set(this.pageBuf.subarray(0, at));
+      this.pageBuf = next;
+    }
+    this.pageBuf.set(span.subarray(spanStart, spanEnd), at);
+    this.pageLengths.push(len);
+    this.pageGroups.push(group);
+    this.pageBytes += len + 4;
+
     this.colGroup[slot] = group;
     this.colName[slot] = nameId;
-    this.colKind[slot] = f.kind >>> 0;
-    this.colStatus[slot] = f.statusCode >>> 0;
-    this.colDuration[slot] = (f.endHi - f.startHi) * TWO_32 + (f.endLo - f.startLo);
-    this.statusMask |= 1 << (f.statusCode & 31);
-    this.kindMask |= 1 << (f.kind & 31);
+    this.colKind[slot] = kind >>> 0;
+    this.colStatus[slot] = status >>> 0;
+    this.colDuration[slot] = duration;
+    this.statusMask |= 1 << (status & 31);
+    this.kindMask |= 1 << (kind & 31);
     const service = this.serviceOf[group]!;
     const ops = this.operations[service]!;
     const kinds = ops.get(nameId);
-    if (kinds === undefined) ops.set(nameId, [f.kind]);
-    else if (!kinds.includes(f.kind)) kinds.push(f.kind);
+    if (kinds === undefined) ops.set(nameId, [kind | 0]);
+    else if (!kinds.includes(kind | 0)) kinds.push(kind | 0);
+  }
 
-    // Trace bounds, root, earliest (the head's rules: minimum by (start, span ID)).
+  /** Trace bounds, root and earliest span, error flag of the trace being written, from one span's fields. */
+  traceSpan(f: SpanFields, group: number, nameId: number, spanHi: number, spanLo: number): void {
+    const row = this.row;
+    // The head's rules: minimum by (start, span ID).
     const sh = f.startHi;
     const sl = f.startLo;
     if (this.tCount === 0 || before(sh, sl, spanHi, spanLo, this.earliestKey)) {
@@ -639,21 +670,117 @@ class BlockWriter {
     }
     if (f.statusCode === STATUS_ERROR) this.tFlags |= TRACE_FLAG_ERROR;
     this.tCount++;
+  }
 
-    // Attributes.
-    if (f.attributeCount > 0) {
-      this.curSpan = span;
-      this.curAttribute = 0;
-      this.curDecoded = null;
-      try {
-        forEachAttribute(span, 0, span.length, 9, this.visit);
-      } catch {
-        // Malformed attributes (unreachable for validated spans): the ones read so far count.
-      }
+  /**
+   * Visits the span's attributes into the key columns / page blooms. With `only`, attributes of
+   * other keys are skipped (the columnar merge takes those from the input's columns).
+   */
+  walkAttributes(span: Uint8Array, start: number, end: number, only: ReadonlySet<KeyState> | undefined): void {
+    this.curSpan = span;
+    this.curStart = start;
+    this.curEnd = end;
+    this.curAttribute = 0;
+    this.curDecoded = null;
+    this.walkOnly = only;
+    try {
+      forEachAttribute(span, start, end, 9, this.visit);
+    } catch {
+      // Malformed attributes (unreachable for validated spans): the ones read so far count.
     }
+    this.walkOnly = undefined;
+  }
 
+  endRow(): void {
     this.row++;
     if (this.row % this.opts.rowsPerColumnPage === 0) this.flushColumnPages();
+  }
+
+  /** The output key for an attribute key's bytes (created on first use). */
+  keyFor(bytes: Uint8Array): KeyState {
+    return this.key(bytes, 0, bytes.length, 64);
+  }
+
+  /**
+   * One span attribute of key `k` with match form `f` (the columnar merge's way into visit's
+   * logic): its dictionary ID while `k` is dictionary-coded, else −1.
+   */
+  spanAttribute(k: KeyState, f: Form): number {
+    if (k.indexed) {
+      const id = this.intern(k, f);
+      if (id >= 0) {
+        this.spanAttributeId(k, id);
+        return id;
+      }
+    }
+    this.attribute(k, f, false);
+    return -1;
+  }
+
+  /** Dictionary ID of a form in an indexed key, adding it (no row); −1 when the key is (now) not dictionary-coded. */
+  internForm(k: KeyState, f: Form): number {
+    return k.indexed ? this.intern(k, f) : -1;
+  }
+
+  /** Stops dictionary-coding `k` (its values go to span-page blooms from now on). */
+  unindexKey(k: KeyState): void {
+    if (k.indexed) this.unindex(k);
+  }
+
+  /** Offers a value for the tagValues sample of a key that is not dictionary-coded. */
+  sampleForm(k: KeyState, f: Form): void {
+    if (k.indexed || !f.shown || k.sample.size >= this.opts.tagValueSample) return;
+    const bytes = formBytes(f);
+    const text = latin1(bytes);
+    if (!k.sample.has(text)) k.sample.set(text, bytes);
+  }
+
+  /** The span-page bloom hash of value `f` of key `k`, into out[0], out[1]. */
+  formHash(k: KeyState, f: Form, out: number[]): void {
+    attributeHash(k.hashHi, k.hashLo, f.buf, f.off, f.len, out);
+  }
+
+  /** A span attribute of a key that is not dictionary-coded, by its formHash. */
+  spanAttributeHash(hi: number, lo: number): void {
+    this.pageHashes.push(hi);
+    this.pageHashes.push(lo);
+  }
+
+  /** A span attribute by a dictionary ID that spanAttribute returned for `k` (valid while k.indexed). */
+  spanAttributeId(k: KeyState, id: number): void {
+    k.rows.push(this.row % this.opts.rowsPerColumnPage);
+    k.values.push(id);
+    this.touchedKeys.add(k);
+  }
+
+  /** The output name ID of a span name. */
+  nameOf(bytes: Uint8Array): number {
+    return this.nameId(bytes, 0, bytes.length);
+  }
+
+  /** Marks a name / group as a root span's (the columnar merge carries its inputs' root sets over). */
+  addRoot(nameId: number | undefined, group: number | undefined): void {
+    if (nameId !== undefined) this.rootNames.add(nameId);
+    if (group !== undefined) this.rootGroups.add(group);
+  }
+
+  /** Ends a trace whose entry is carried over whole from one input (its rows were added with spanColumns). */
+  endCopiedTrace(count: number, startHi: number, startLo: number, endHi: number, endLo: number, rootGroup: number, rootName: number | undefined, flags: number): void {
+    this.tCount = count;
+    this.tStartHi = startHi;
+    this.tStartLo = startLo;
+    this.tEndHi = endHi;
+    this.tEndLo = endLo;
+    this.tFlags = flags;
+    if (rootName === undefined) {
+      this.rootRow = -1;
+      this.earliestGroupId = rootGroup;
+    } else {
+      this.rootRow = this.row - count;
+      this.rootGroupId = rootGroup;
+      this.rootNameId = rootName;
+    }
+    this.endTrace();
   }
 
   private nameId(span: Uint8Array, off: number, len: number): number {
@@ -680,11 +807,12 @@ class BlockWriter {
   }
 
   private flushSpanPage(): void {
-    if (this.pageSpans.length === 0) return;
-    const raw = encodeSpanPage(this.pageSpans, this.pageGroups);
+    const count = this.pageLengths.length;
+    if (count === 0) return;
+    const raw = encodeSpanPage(this.pageBuf, this.pageLengths.data, this.pageGroups.data, count);
     this.spanPages.push({ firstRow: this.pageFirstRow, page: encodePage(PageType.SPAN, raw, this.codec), hashes: this.pageHashes });
-    this.pageSpans = [];
-    this.pageGroups = [];
+    this.pageLengths.length = 0;
+    this.pageGroups.length = 0;
     this.pageBytes = 0;
     this.pageFirstRow = this.row;
     this.pageHashes = new U32List(256);

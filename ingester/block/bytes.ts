@@ -214,6 +214,15 @@ export class ByteReader {
     return v;
   }
 
+  /** Skips a `bytes` field; its offset in `buf` (the length is `pos` − offset afterwards). */
+  skipBytes(what = 'bytes'): number {
+    const n = this.uvarint(what);
+    this.need(n, what);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
   string(what = 'string'): string {
     const b = this.bytes(what);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');

@@ -14,6 +14,8 @@ export class BlockCorruptError extends SkeinError {
   /** Page number within `data` (the column directory's order), when one page is at fault. */
   readonly page: number | undefined;
   readonly kind: BlockCorruptKind;
+  /** What is wrong, without the block and place (the message has those too). */
+  readonly reason: string;
 
   constructor(options: { blockId: string; object: string; page?: number; kind: BlockCorruptKind; reason: string; cause?: unknown }) {
     const where = options.page === undefined ? `object ${options.object}` : `object ${options.object}, page ${options.page}`;
@@ -23,6 +25,7 @@ export class BlockCorruptError extends SkeinError {
     this.object = options.object;
     this.page = options.page;
     this.kind = options.kind;
+    this.reason = options.reason;
   }
 }
 

@@ -39,6 +39,14 @@ export interface KeyInfo {
   readonly forms: Uint8Array[];
   /** Per form: 1 when tagValues lists it. */
   readonly shown: Uint8Array;
+  /**
+   * A decoded index also has the forms as ranges of the index's bytes: form f is
+   * formBuf[formStart[f], formStart[f] + formLength[f]). `forms` is then made on first use, so a
+   * caller that only needs the bytes (the compaction merge) makes no object per form.
+   */
+  readonly formBuf?: Uint8Array;
+  readonly formStart?: Uint32Array;
+  readonly formLength?: Uint32Array;
 }
 
 export type GroupInfo = GroupRecord;
@@ -206,6 +214,22 @@ function encodeTraces(w: ByteWriter, t: TraceTable): void {
 }
 
 /** Decodes an index payload; throws MalformedError on anything inconsistent. */
+function lazyFormsKey(bytes: Uint8Array, indexed: boolean, shown: Uint8Array, formBuf: Uint8Array, formStart: Uint32Array, formLength: Uint32Array): KeyInfo {
+  let forms: Uint8Array[] | undefined;
+  return {
+    bytes,
+    indexed,
+    shown,
+    formBuf,
+    formStart,
+    formLength,
+    get forms(): Uint8Array[] {
+      forms ??= Array.from(formStart, (at, f) => formBuf.subarray(at, at + formLength[f]!));
+      return forms;
+    },
+  };
+}
+
 export function decodeIndex(raw: Uint8Array): BlockIndex {
   const r = new ByteReader(raw);
   const blockId = r.string('block id');
@@ -230,13 +254,16 @@ export function decodeIndex(raw: Uint8Array): BlockIndex {
     const bytes = r.bytes('key');
     const indexed = (r.u8('key flags') & KEY_FLAG_INDEXED) !== 0;
     const count = r.uvarint('form count');
-    const forms: Uint8Array[] = [];
+    const formStart = new Uint32Array(count);
+    const formLength = new Uint32Array(count);
     const shown = new Uint8Array(count);
     for (let j = 0; j < count; j++) {
-      forms.push(r.bytes('form'));
+      const at = r.skipBytes('form');
+      formStart[j] = at;
+      formLength[j] = r.pos - at;
       shown[j] = r.u8('form flags') & FORM_FLAG_SHOWN;
     }
-    keys.push({ bytes, indexed, forms, shown });
+    keys.push(lazyFormsKey(bytes, indexed, shown, raw, formStart, formLength));
   }
 
   const operations: OperationEntry[] = [];

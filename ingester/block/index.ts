@@ -6,6 +6,7 @@
 // scans it in trace-ID order for compaction. A damaged page makes the queries that touch it fail
 // with BlockCorruptError (code CORRUPT_BLOCK) naming block, object and page; the rest still answer.
 export { buildBlock, BLOCK_DEFAULTS, type BuildBlockOptions, type BuildBlockParams, type BuiltBlock, type BlockObject } from './build.js';
+export { mergeBlocks, type MergeBlocksParams, type MergedBlock, type MergeInput } from './merge-blocks.js';
 export { writeBlock } from './write.js';
 export { openBlock, READER_DEFAULTS, type BlockReader, type BlockSearchResult, type BlockTrace, type OpenBlockOptions, type ScanOptions } from './reader.js';
 export { BlockCorruptError, isBlockCorruptError, type BlockCorruptKind } from './errors.js';

@@ -41,32 +41,29 @@ function readUints(raw: Uint8Array, off: number, count: number, width: number): 
 /**
  * Span page: u32 count, u8 group width (1, 2 or 4), 3 zero bytes, count × u32 span length,
  * count × group ID (of that width), zero padding to a multiple of 4, then the spans' bytes back
- * to back, exactly as received. A span page is self-contained (with the groups page, it is all a
+ * to back, exactly as received (encodeSpanPage takes them already back to back in `bytes`, with
+ * their lengths and groups). A span page is self-contained (with the groups page, it is all a
  * recovery needs) and trace-by-ID reads nothing else.
  */
-export function encodeSpanPage(spans: readonly Uint8Array[], groups: readonly number[]): Uint8Array {
-  const count = spans.length;
+export function encodeSpanPage(bytes: Uint8Array, lengths: Uint32Array, groups: Uint32Array, count: number): Uint8Array {
   let maxGroup = 0;
-  for (const g of groups) if (g > maxGroup) maxGroup = g;
+  for (let i = 0; i < count; i++) if (groups[i]! > maxGroup) maxGroup = groups[i]!;
   const width = widthFor(maxGroup);
   const groupsAt = 8 + count * 4;
   const bytesAt = groupsAt + count * width + ((4 - ((count * width) % 4)) % 4);
-  let total = bytesAt;
-  for (const s of spans) total += s.length;
-  const out = new Uint8Array(total);
+  let total = 0;
+  for (let i = 0; i < count; i++) total += lengths[i]!;
+  const out = new Uint8Array(bytesAt + total);
   const view = new DataView(out.buffer);
   view.setUint32(0, count, true);
   out[4] = width;
-  let at = bytesAt;
   for (let i = 0; i < count; i++) {
-    const s = spans[i]!;
-    view.setUint32(8 + i * 4, s.length, true);
+    view.setUint32(8 + i * 4, lengths[i]!, true);
     if (width === 1) out[groupsAt + i] = groups[i]!;
     else if (width === 2) view.setUint16(groupsAt + i * 2, groups[i]!, true);
     else view.setUint32(groupsAt + i * 4, groups[i]!, true);
-    out.set(s, at);
-    at += s.length;
   }
+  out.set(bytes.subarray(0, total), bytesAt);
   return out;
 }
 

@@ -263,7 +263,7 @@ describe('compactor', () => {
     let lease: string | undefined = w.lease.id;
     // The local lease deadline passes while the inputs are read.
     const store = hooked(w.objects, async (op) => {
-      if (op === 'getRange') lease = undefined;
+      if (op === 'get') lease = undefined;
       await Promise.resolve();
     });
     const results = await w.compactor({ store, lease: () => lease, leaseCheckMs: 1 }).runOnce();

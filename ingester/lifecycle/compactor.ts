@@ -4,8 +4,8 @@
 //
 //   claim (claim key put with this member's lease; its create revision is the holder's token)
 //   → re-read the job (the claim changed it; commit compares it unchanged) and its inputs
-//   → open the inputs, k-way merge their scans (merge.ts), pack the merged spans as they come
-//   → build the output on the block worker pool (level and block id from the job)
+//   → read the inputs' index and data objects → merge them on the block worker pool (mergeBlocks,
+//     the columnar merge of ingester/block: level and block id from the job)
 //   → write its objects → commit (output live + inputs compacted in ONE txn fenced by the claim).
 //
 // A claim lost before the commit (this member's lease changed or ended, or the commit is fenced)
@@ -19,20 +19,18 @@
 // `concurrency` jobs at once (default 1). A pass reads `jobs/` with one range (jobs and claims at
 // one revision) and claims the oldest eligible jobs first.
 //
-// Memory of one job: buildBlock sorts all output spans at once, so the output's span bytes are held
-// once — packed (block-worker/pack.ts) while merging, then moved to the worker — plus one page read
-// per input (at most scanReadBytes of stored bytes each, decompressed) and one merge chunk. The inputs are streamed.
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+// Memory of one job: the inputs' index and data objects as stored (compressed; moved to the worker,
+// not copied), the output's objects, and one decompressed page per input at a time.
 import { type Coordinator, type Keyspace, type LeaseId } from '../../common/coord/index.js';
 import { isSkeinError } from '../../common/errors/index.js';
 import type { Logger } from '../../common/log/index.js';
 import { counter, histogram, type Registry } from '../../common/metrics/index.js';
 import type { ObjectStore } from '../../common/storage/index.js';
-import { BlockCorruptError, isBlockCorruptError, META_OBJECT, openBlock, writeBlock, type BlockReader, type BuildBlockOptions, type BuiltBlock } from '../block/index.js';
-import { createBatchPacker, type BlockWorkerPool } from '../block-worker/index.js';
+import { BlockCorruptError, blockObjectKey, DATA_OBJECT, INDEX_OBJECT, isBlockCorruptError, writeBlock, type BuildBlockOptions, type BuiltBlock, type MergedBlock, type MergeInput } from '../block/index.js';
+import type { BlockWorkerPool } from '../block-worker/index.js';
 import { decodeManifest, type HeldClaim, type ObservedBlock, type ObservedJob } from './manifest.js';
 import { createManifestStore, type ManifestOutcome } from './manifest-store.js';
-import { mergeBlockScans, type MergeStats } from './merge.js';
+
 
 export interface CompactorOptions {
   readonly coord: Coordinator;
@@ -44,7 +42,7 @@ export interface CompactorOptions {
   readonly lease: () => LeaseId | undefined;
   /** Shards this member owns now → fencing token: only their jobs are claimed here. */
   readonly ownedShards: () => ReadonlyMap<number, number>;
-  readonly pool: Pick<BlockWorkerPool, 'buildPacked'>;
+  readonly pool: Pick<BlockWorkerPool, 'merge'>;
   readonly logger: Logger;
   readonly registry: Registry;
   /** A pass runs on every change under jobs/ and at least this often. */
@@ -66,12 +64,6 @@ export const COMPACTOR_DEFAULTS = {
   concurrency: 1,
   backoff: { minMs: 30_000, maxMs: 3_600_000 },
   leaseCheckMs: 500,
-  /** Stored bytes per coalesced read of a scan: each read is decompressed and sliced in one go on the event loop. */
-  scanReadBytes: 1024 * 1024,
-  /** Spans per merge chunk: how often the merge loop checks whether it is time to yield. */
-  mergeBatchSpans: 1024,
-  /** The merge yields to the event loop after running this long. */
-  yieldEveryMs: 10,
 } as const;
 
 export type CompactionOutcome =
@@ -100,6 +92,18 @@ export interface CompactionResult {
   readonly inputBytes?: number;
   readonly outputBytes?: number;
   readonly merge?: MergeStats;
+}
+
+/** What a merge did (final once the job has built its output). */
+export interface MergeStats {
+  /** Distinct traces in the output. */
+  readonly traces: number;
+  /** Spans in all inputs. */
+  readonly inputSpans: number;
+  /** Spans in the output. */
+  readonly outputSpans: number;
+  /** Spans dropped as a repeat of a (trace ID, span ID) already kept. */
+  readonly duplicateSpans: number;
 }
 
 export interface Compactor {
@@ -173,14 +177,18 @@ export function createCompactor(options: CompactorOptions): Compactor {
   const describe = (o: ManifestOutcome): string =>
     o.kind === 'committed' ? 'committed' : o.kind === 'invalid' ? `invalid: ${o.reason}` : o.kind === 'corrupt' ? `corrupt key ${o.key}: ${o.error}` : o.message;
 
-  async function openInput(b: ObservedBlock, signal: AbortSignal): Promise<BlockReader> {
-    try {
-      return await openBlock(options.store, b.value.meta.tenant, b.shard, b.blockId, { signal, maxReadBytes: COMPACTOR_DEFAULTS.scanReadBytes });
-    } catch (e) {
-      // A committed block whose meta.json is missing is damaged, like any other missing object.
-      if (isSkeinError(e) && e.code === 'NOT_FOUND') throw new BlockCorruptError({ blockId: b.blockId, object: META_OBJECT, kind: 'missing', reason: e.message, cause: e });
-      throw e;
-    }
+  /** An input's `index` and `data` objects, whole (a committed block missing one is damaged). */
+  async function readInput(b: ObservedBlock, signal: AbortSignal): Promise<MergeInput> {
+    const get = async (object: string): Promise<Uint8Array> => {
+      try {
+        return await options.store.get(blockObjectKey(b.value.meta.tenant, b.shard, b.blockId, object), { signal });
+      } catch (e) {
+        if (isSkeinError(e) && e.code === 'NOT_FOUND') throw new BlockCorruptError({ blockId: b.blockId, object, kind: 'missing', reason: e.message, cause: e });
+        throw e;
+      }
+    };
+    const [index, data] = await Promise.all([get(INDEX_OBJECT), get(DATA_OBJECT)]);
+    return { blockId: b.blockId, index, data };
   }
 
   async function runJob(job: ObservedJob, lease: LeaseId): Promise<CompactionResult> {
@@ -236,31 +244,19 @@ export function createCompactor(options: CompactorOptions): Compactor {
       }
       check();
 
-      // Merge (inputs in the job's order: the first copy of a span wins) straight into packed form.
-      const readers = await Promise.all(inputs.map((b) => openInput(b, signal)));
-      const merged = mergeBlockScans(
-        readers.map((r) => ({ blockId: r.meta.blockId, traces: r.scan({ signal }) })),
-        { tenant, batchSpans: COMPACTOR_DEFAULTS.mergeBatchSpans },
-      );
-      const packer = createBatchPacker(tenant);
-      let lastYield = performance.now();
-      for await (const batch of merged.batches) {
-        packer.add(batch);
-        // Buffered traces are merged without any I/O in between: yield, so ingest keeps its event loop.
-        if (performance.now() - lastYield >= COMPACTOR_DEFAULTS.yieldEveryMs) {
-          await yieldToEventLoop();
-          lastYield = performance.now();
-          check();
-        }
-      }
-      merge = merged.stats;
+      // Merge on the block worker (inputs in the job's order: the first copy of a span wins).
+      const read = await Promise.all(inputs.map((b) => readInput(b, signal)));
       check();
+      let merged: MergedBlock;
       try {
-        built = await options.pool.buildPacked({ blockId: output, tenant, shard, level, ...(options.buildOptions === undefined ? {} : { options: options.buildOptions }) }, packer.finish(), { signal });
+        merged = await options.pool.merge({ blockId: output, tenant, shard, level, ...(options.buildOptions === undefined ? {} : { options: options.buildOptions }) }, read, { signal });
       } catch (e) {
         if (signal.aborted) throw signal.reason;
-        throw new JobStop('failed', `building the output failed: ${(e as Error).message}`, 'build', job.value.inputs);
+        if (isBlockCorruptError(e)) throw e;
+        throw new JobStop('failed', `merging into the output failed: ${(e as Error).message}`, 'build', job.value.inputs);
       }
+      built = merged;
+      merge = { traces: merged.meta.traceCount, inputSpans: merged.inputSpans, outputSpans: merged.meta.spanCount, duplicateSpans: merged.duplicateSpans };
       check();
       await writeBlock(options.store, built, { signal });
       check();
@@ -271,11 +267,11 @@ export function createCompactor(options: CompactorOptions): Compactor {
           seconds.observe(secs);
           inputBytesTotal.inc(inputBytes);
           outputBytesTotal.inc(built.meta.bytes);
-          dedupTotal.inc(merge.duplicateSpans + built.duplicateSpans);
+          dedupTotal.inc(merge.duplicateSpans);
           for (const id of job.value.inputs) backedOff.delete(id);
           jobsTotal.inc({ outcome: 'committed' });
           jlog.info(
-            { revision: committed.revision, seconds: Number(secs.toFixed(3)), inputBytes, outputBytes: built.meta.bytes, spans: built.meta.spanCount, traces: built.meta.traceCount, duplicates: merge.duplicateSpans + built.duplicateSpans },
+            { revision: committed.revision, seconds: Number(secs.toFixed(3)), inputBytes, outputBytes: built.meta.bytes, spans: built.meta.spanCount, traces: built.meta.traceCount, duplicates: merge.duplicateSpans },
             'compaction committed: output live, inputs compacted',
           );
           return { jobId: job.id, outcome: 'committed', revision: committed.revision, inputBytes, outputBytes: built.meta.bytes, merge };

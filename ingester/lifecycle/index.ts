@@ -95,7 +95,6 @@ export {
   type CollectorOptions,
   type CollectorPassReport,
 } from './collector.js';
-export { mergeBlockScans, MERGE_DEFAULTS, type Merge, type MergeOptions, type MergeSource, type MergeStats } from './merge.js';
 export {
   createCompactor,
   COMPACTOR_DEFAULTS,
@@ -104,4 +103,5 @@ export {
   type CompactionOutcome,
   type CompactionFailureReason,
   type CompactionResult,
+  type MergeStats,
 } from './compactor.js';
