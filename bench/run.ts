@@ -198,7 +198,9 @@ async function main(): Promise<void> {
 
   if (selected.includes('compaction')) {
     const { runCompactionSuite } = await import('./compaction.js');
-    const compaction = await runCompactionSuite({ runs: RUNS, quick, resultsDir: path.join(repo, 'bench', 'results'), log });
+    // The ingest rate to compare with: this run's when the ingest suite ran too (same machine, same load), else the newest recorded one.
+    const sameRun = (json['ingest'] as { grpc?: { skeinSpansPerCpuSecond?: number } } | undefined)?.grpc?.skeinSpansPerCpuSecond;
+    const compaction = await runCompactionSuite({ runs: RUNS, quick, resultsDir: path.join(repo, 'bench', 'results'), log, ...(sameRun === undefined ? {} : { ingestSpansPerCpuSecond: sameRun }) });
     sections.push(
       '## Compaction (8 level-0 blocks → 1 through the real compactor: claim, read the inputs, columnar merge (mergeBlocks) on the block worker pool, write to a filesystem store on local disk, commit; in-memory coordinator)',
       '',

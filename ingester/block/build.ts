@@ -132,7 +132,8 @@ export function resolveBuildOptions(o: BuildBlockOptions | undefined): Required<
   const opts = { ...BLOCK_DEFAULTS, ...o } as Required<BuildBlockOptions>;
   for (const k of ['zstdLevel', 'spanPageBytes', 'rowsPerColumnPage', 'maxDictionaryValues', 'maxDictionaryBytes', 'tagValueSample', 'traceBloomBitsPerTrace', 'pageBloomBitsPerValue'] as const) {
     const v = opts[k];
-    if (!Number.isSafeInteger(v) || v < (k === 'zstdLevel' || k === 'tagValueSample' ? -7 : 1)) throw new SkeinError('INVALID_ARGUMENT', `block option ${k} must be a positive integer, got ${v}`);
+    const min = k === 'zstdLevel' ? -7 : k === 'tagValueSample' ? 0 : 1;
+    if (!Number.isSafeInteger(v) || v < min) throw new SkeinError('INVALID_ARGUMENT', `block option ${k} must be an integer of at least ${min}, got ${v}`);
   }
   if (opts.rowsPerColumnPage > MAX_ROWS_PER_COLUMN_PAGE) throw new SkeinError('INVALID_ARGUMENT', `block option rowsPerColumnPage must be at most ${MAX_ROWS_PER_COLUMN_PAGE}`);
   return opts;

@@ -14,9 +14,12 @@
 //     translated once per input form); keys an input did not dictionary-code have no column, so
 //     only those are read from the input's spans. Whether the OUTPUT codes a key is decided as in
 //     buildBlock: by the limits on its merged dictionary.
-//   - The output's groups are the union of the inputs' groups (in input order), its root names and
-//     groups the union of the inputs' sets: exact, except that a group or root name only dropped
-//     duplicates carried stays listed (a superset: queries never miss).
+//   - The output's groups, attribute keys, root names and root groups are the union of the inputs'
+//     (in input order): exact, except that a group, a key (listed by tagNames, with no value), a
+//     root name, or a form's listing in tagValues that only dropped duplicates carried stays (a
+//     superset: queries never miss). A key is dictionary-coded unless an input did not code it or
+//     the distinct values of the inputs' dictionaries (dropped duplicates' included) exceed the
+//     limits, so the output may leave uncoded (tagValues: a sample) a key buildBlock would code.
 //
 // Pure, like buildBlock: the caller reads the inputs' `index` and `data` objects and writes the
 // output's objects. A damaged input throws BlockCorruptError naming that input, object and page.
@@ -105,7 +108,7 @@ class InputCursor {
     this.groupMap = groupMap;
     this.nameMap = new Int32Array(ix.names.length).fill(-1);
     this.keyMap = keyMap;
-    this.formMap = ix.keys.map((k) => (k.indexed ? new Int32Array(k.forms.length).fill(-1) : undefined));
+    this.formMap = ix.keys.map((k) => (k.indexed ? new Int32Array(k.shown.length).fill(-1) : undefined));
     this.formHashes = new Array<Uint32Array | undefined>(ix.keys.length).fill(undefined);
     this.formHashed = new Array<Uint8Array | undefined>(ix.keys.length).fill(undefined);
     this.walkKeys = new Set(ix.keys.flatMap((k, i) => (k.indexed ? [] : [keyMap[i]!])));
@@ -330,8 +333,9 @@ function formAt(info: KeyInfo, f: number, form: Form): void {
 /**
  * At least how many distinct forms key `k`'s inputs hold together, and their bytes: distinct by a
  * 32-bit hash, so collisions can only make it lower than the truth (over a limit means over it).
+ * Stops counting once past `maxValues` or `maxBytes`.
  */
-function distinctForms(list: readonly { c: InputCursor; key: number }[], form: Form): { values: number; bytes: number } {
+function distinctForms(list: readonly { c: InputCursor; key: number }[], form: Form, maxValues: number, maxBytes: number): { values: number; bytes: number } {
   let total = 0;
   for (const u of list) total += u.c.ix.keys[u.key]!.shown.length;
   let size = 16;
@@ -352,6 +356,7 @@ function distinctForms(list: readonly { c: InputCursor; key: number }[], form: F
           table[slot] = h;
           values++;
           bytes += form.len;
+          if (values > maxValues || bytes > maxBytes) return { values, bytes };
           break;
         }
         if (e === h) break;
@@ -370,7 +375,7 @@ function groupKey(resource: Uint8Array, resourceSchemaUrl: string, scope: Uint8A
 
 /**
  * Whether each output key is dictionary-coded, decided before the first row where that is cheap
- * (buildBlock decides by the same limits as values come): not when an input did not code it, nor
+ * (buildBlock applies the same limits to the values of the kept spans, as they come): not when an input did not code it, nor
  * when the inputs' dictionaries together hold more distinct values or bytes than the limits allow;
  * otherwise the pass interns values as rows use them. A key that is not coded gets its tagValues
  * sample from the inputs' dictionaries and samples.
@@ -405,7 +410,7 @@ function decideKeys(w: BlockWriter, cursors: readonly InputCursor[], maxValues: 
         // coded. Otherwise the pass interns forms as rows use them, and a key that still overflows
         // (only by the resource values counted twice) is converted then, as in buildBlock.
         if (values > maxValues || bytes > maxBytes) {
-          const union = distinctForms(list, form);
+          const union = distinctForms(list, form, maxValues - k.dictionary.size, maxBytes - k.dictionary.bytes);
           if (k.dictionary.size + union.values > maxValues || k.dictionary.bytes + union.bytes > maxBytes) w.unindexKey(k);
         }
       }
