@@ -8,7 +8,7 @@ const TARGETS: Record<string, { summary: string; load: () => Promise<Run> }> = {
   'all-in-one': { summary: 'ingest + storage + query APIs in one process, on local disk (for laptops and tests)', load: async () => (await import('./all-in-one.js')).runAllInOne },
   ingester: { summary: 'a cluster member: receives spans, owns shards (WAL + head) through etcd leases, forwards the rest', load: async () => (await import('./ingester.js')).runIngester },
   querier: { summary: 'Tempo- and Jaeger-compatible query APIs fanning out to every ingester', load: async () => (await import('./querier.js')).runQuerier },
-  controller: { summary: 'shard controller: assigns shards to ingesters (leader-elected; run several for standby)', load: async () => (await import('./controller.js')).runController },
+  controller: { summary: 'shard and lifecycle controllers: assigns shards to ingesters, plans compaction, expires blocks (leader-elected; run several for standby)', load: async () => (await import('./controller.js')).runController },
   operator: { summary: 'the Kubernetes operator: TracingCluster → StatefulSets, shard controllers, status (leader-elected)', load: async () => (await import('./operator.js')).runOperator },
   agent: { summary: 'the sidecar: OTLP in on localhost, head sampling, scrubbing, bounded queue, OTLP/gRPC out to the ingesters', load: async () => (await import('./agent.js')).runAgent },
   'local-cluster': { summary: 'etcd + controller + N ingesters + querier as local processes (`make cluster`)', load: async () => (await import('./local-cluster.js')).runLocalCluster },
