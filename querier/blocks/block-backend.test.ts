@@ -10,12 +10,12 @@ import { MemoryStore, createKeyspace, type Coordinator } from '../../common/coor
 import { createSilentLogger } from '../../common/log/index.js';
 import { createRegistry } from '../../common/metrics/index.js';
 import { toHex, type QueryBackend, type SpanGroup, type TraceResult } from '../../common/model/index.js';
-import { createMemoryObjectStore, type MemoryObjectStore, type ObjectCallOptions } from '../../common/storage/index.js';
+import { createMemoryObjectStore, type MemoryObjectStore } from '../../common/storage/index.js';
 import { createHeadQueryBackend, createShardHead, type CutPolicy, type HeadTraceInfo, type ShardHead } from '../../ingester/head/index.js';
 import { batch, group, span, spanId, traceId } from '../../ingester/head/testing/index.js';
 import { createFlusher, createManifestStore, type Flusher } from '../../ingester/lifecycle/index.js';
 import { openShardSet, type ShardSet } from '../../ingester/shard-set.js';
-import { del, put } from '../../common/coord/index.js';
+import { put } from '../../common/coord/index.js';
 import { createBlockBackend, type BlockBackend } from './block-backend.js';
 import { createHeadsAndBlocksBackend } from './heads-and-blocks.js';
 
@@ -111,45 +111,6 @@ describe('block backend', () => {
     // Marked: the next query skips it without reading, and still says so.
     const again = await w.blocks.findTrace('acme', traceId(1));
     expect(again!.partial!.reasons).toHaveLength(1);
-  });
-
-  it('a block collected while a query reads it (GC grace outlasted) re-runs the query on the current view: no silent miss', async () => {
-    const w = await world();
-    await flushAll(w, headWith({ trace: 1, span: 1, ms: BASE_MS }));
-    const [a] = (await w.store.list('acme/')).map((o) => o.key.split('/')[2]!);
-    await flushAll(w, headWith({ trace: 1, span: 2, ms: BASE_MS + 1000 }));
-    // A backend whose first read of block `a` waits for the test.
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let waiting!: () => void;
-    const reached = new Promise<void>((r) => (waiting = r));
-    let first = true;
-    const gate = async (key: string): Promise<void> => {
-      if (first && key.includes(`/${a}/`)) {
-        first = false;
-        waiting();
-        await released;
-      }
-    };
-    const gated = { ...w.store, description: w.store.description, get: async (k: string, o?: ObjectCallOptions) => (await gate(k), w.store.get(k, o)), getRange: async (k: string, off: number, len: number, o?: ObjectCallOptions) => (await gate(k), w.store.getRange(k, off, len, o)), stat: (k: string, o?: ObjectCallOptions) => w.store.stat(k, o), list: (k: string, o?: ObjectCallOptions) => w.store.list(k, o), put: (k: string, b: Uint8Array, o?: ObjectCallOptions) => w.store.put(k, b, o), delete: (k: string, o?: ObjectCallOptions) => w.store.delete(k, o), close: () => w.store.close() };
-    const blocks = createBlockBackend({ coord: w.coord, keyspace: ks, store: gated, logger: createSilentLogger(), registry: createRegistry({ defaultMetrics: false }), concurrency: 2 });
-    await blocks.start();
-    cleanups.push(() => blocks.stop());
-    const query = blocks.findTrace('acme', traceId(1));
-    await reached;
-    // Meanwhile: a block holding both spans becomes live (as a compaction output does), then `a`
-    // is collected — objects first, then its key — with no grace.
-    const rev = await flushAll(w, headWith({ trace: 1, span: 1, ms: BASE_MS }, { trace: 1, span: 2, ms: BASE_MS + 1000 }));
-    for (const o of await w.store.list(`acme/0/${a}/`)) await w.store.delete(o.key);
-    const deleted = await w.coord.txn({ compare: [], success: [del(ks.block(0, a!))] });
-    if (deleted.kind !== 'committed') throw new Error('delete');
-    expect(await blocks.waitForRevision(deleted.revision, 5_000)).toBe(true);
-    expect(rev).toBeLessThan(deleted.revision);
-    release();
-    const r = await query;
-    // Both spans (b's and the new block's, deduplicated); without the re-run the answer was b's span alone, with no partial flag.
-    expect(new Set(spanIds(r?.groups)).size).toBe(2);
-    expect(r?.partial).toBeUndefined();
   });
 
   it('a truncated object or a missing index makes that block unreadable with a clear reason; the others answer', async () => {

@@ -66,14 +66,7 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   return out;
 }
 
-/**
- * `gone`: the block left the manifest and its objects were deleted while the query ran (GC after
- * compaction or expiry, which the GC grace should make impossible). The query's view may predate
- * the compaction output that holds its spans, so the query is run again on the current view
- * (GONE_RETRIES times); after that a gone block is a partial answer, never a silent miss.
- */
-const GONE_RETRIES = 2;
-
+/** `gone`: the block left the manifest while the query ran (collected after compaction or expiry): nothing lost, its spans are in the view's other blocks. */
 type Attempt<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string; readonly gone?: boolean };
 
 export function createBlockBackend(options: BlockBackendOptions): BlockBackend {
@@ -154,7 +147,7 @@ export function createBlockBackend(options: BlockBackendOptions): BlockBackend {
       if (isSkeinError(e) && e.code === 'NOT_FOUND' && !isVisibleNow(b)) {
         readers.delete(readerKey(b));
         blocksRead.inc({ method, outcome: 'gone' });
-        return { ok: false, reason: `block ${b.blockId} (shard ${b.shard}) was collected while the query read it (a query outlasted --block-gc-grace-ms?); retry the query`, gone: true };
+        return { ok: false, reason: `block ${b.blockId} was collected during the query`, gone: true };
       }
       if (isBlockCorruptError(e) || (isSkeinError(e) && e.code === 'NOT_FOUND')) {
         // A block the manifest says is visible but whose objects are missing or damaged.
@@ -187,27 +180,13 @@ export function createBlockBackend(options: BlockBackendOptions): BlockBackend {
 
   const newestFirst = (a: ObservedBlock, b: ObservedBlock): number => b.value.meta.maxEndMs - a.value.meta.maxEndMs || (a.blockId < b.blockId ? 1 : -1);
 
-  /** Runs `once` until no block it read was gone, at most GONE_RETRIES times more; the last run reports gone blocks as partial. */
-  async function retryingGone<T>(once: (last: boolean) => Promise<{ readonly value: T; readonly gone: boolean }>): Promise<T> {
-    for (let i = 0; ; i++) {
-      const r = await once(i === GONE_RETRIES);
-      if (!r.gone || i === GONE_RETRIES) return r.value;
-    }
-  }
-
-  function list<T>(method: string, tenant: string, fn: (r: BlockReader) => Promise<T[]>, merge: (lists: T[][]) => T[]): Promise<{ values: T[]; partial?: readonly string[] }> {
-    return retryingGone((last) => listOnce(method, tenant, fn, merge, last));
-  }
-
-  async function listOnce<T>(method: string, tenant: string, fn: (r: BlockReader) => Promise<T[]>, merge: (lists: T[][]) => T[], last: boolean): Promise<{ value: { values: T[]; partial?: readonly string[] }; gone: boolean }> {
+  async function list<T>(method: string, tenant: string, fn: (r: BlockReader) => Promise<T[]>, merge: (lists: T[][]) => T[]): Promise<{ values: T[]; partial?: readonly string[] }> {
     const { blocks, skipped } = tenantBlocks(view(), tenant);
     const chosen = blocks.sort(newestFirst).slice(0, maxListBlocks);
     const results = await mapLimited(chosen, concurrency, (b) => attempt(method, b, fn));
-    const gone = results.some((r) => !r.ok && r.gone === true);
-    if (gone && !last) return { value: { values: [] }, gone };
-    const reasons = [...[...skipped.keys()].map((k) => unreadable.get(k)!), ...results.filter((r): r is { ok: false; reason: string } => !r.ok).map((r) => r.reason)];
+    const reasons = [...[...skipped.keys()].map((k) => unreadable.get(k)!), ...results.filter((r): r is { ok: false; reason: string } => !r.ok && r.gone !== true).map((r) => r.reason)];
     const values = merge(results.filter((r): r is { ok: true; value: T[] } => r.ok).map((r) => r.value));
-    return { value: reasons.length === 0 ? { values } : { values, partial: reasons }, gone };
+    return reasons.length === 0 ? { values } : { values, partial: reasons };
   }
 
   return {
@@ -246,74 +225,66 @@ export function createBlockBackend(options: BlockBackendOptions): BlockBackend {
 
     async findTrace(tenant, traceId) {
       if (traceId.length !== 16) throw new SkeinError('INVALID_ARGUMENT', `trace ID must be 16 bytes, got ${traceId.length}`);
-      return retryingGone((last) => findTraceOnce(tenant, traceId, last));
+      const hex = toHex(traceId);
+      const { blocks, skipped } = tenantBlocks(view(), tenant);
+      const inRange = (b: ObservedBlock): boolean => b.value.meta.minTraceId <= hex && hex <= b.value.meta.maxTraceId;
+      const candidates = blocks.filter(inRange);
+      blocksPruned.inc({ method: 'findTrace' }, blocks.length - candidates.length);
+      const results = await mapLimited(candidates, concurrency, (b) => attempt('findTrace', b, (r) => r.findTrace(traceId)));
+      const reasons: string[] = [];
+      for (const b of skipped.values()) if (inRange(b)) reasons.push(unreadable.get(b.key)!);
+      const parts: SpanGroup[][] = [];
+      for (const r of results) {
+        if (!r.ok) {
+          if (r.gone !== true) reasons.push(r.reason);
+        } else if (r.value !== null) parts.push(r.value);
+      }
+      const partial = mergePartial(reasons);
+      if (parts.length === 0) return partial === undefined ? null : { groups: [], partial };
+      const groups = mergeTraceGroups(parts);
+      return partial === undefined ? { groups } : { groups, partial };
     },
 
-    search: (tenant, request) => retryingGone((last) => searchOnce(tenant, request, last)),
+    async search(tenant, request) {
+      const { blocks, skipped } = tenantBlocks(view(), tenant);
+      const startMs = request.startNs === undefined ? -Infinity : request.startNs / 1e6;
+      const endMs = request.endNs === undefined ? Infinity : request.endNs / 1e6;
+      const overlaps = (b: ObservedBlock): boolean => b.value.meta.maxEndMs >= Math.floor(startMs) && b.value.meta.minStartMs <= Math.ceil(endMs);
+      const candidates = blocks.filter(overlaps).sort(newestFirst);
+      const reasons: string[] = [];
+      for (const b of skipped.values()) if (overlaps(b)) reasons.push(unreadable.get(b.key)!);
+      let top: TraceSummary[] = [];
+      let inspected = 0;
+      let read = 0;
+      for (let i = 0; i < candidates.length; i += concurrency) {
+        // Newest first: once the results are full and the oldest of them started after the newest
+        // end of every remaining block, nothing further can enter them.
+        if (top.length >= request.limit) {
+          const oldestKeptMs = Number(BigInt(top[top.length - 1]!.startTimeUnixNano) / 1_000_000n);
+          if (oldestKeptMs > candidates[i]!.value.meta.maxEndMs) break;
+        }
+        const batch = candidates.slice(i, i + concurrency);
+        const results = await Promise.all(batch.map((b) => attempt('search', b, (r) => r.search(request))));
+        read += batch.length;
+        const lists: TraceSummary[][] = [top];
+        for (const r of results) {
+          if (!r.ok) {
+            if (r.gone !== true) reasons.push(r.reason);
+          } else {
+            lists.push(r.value.traces);
+            inspected += r.value.inspectedTraces;
+          }
+        }
+        top = mergeSearchSummaries(lists, request.limit);
+      }
+      blocksPruned.inc({ method: 'search' }, blocks.length - read);
+      const partial = mergePartial(reasons);
+      return partial === undefined ? { traces: top, inspectedTraces: inspected } : { traces: top, inspectedTraces: inspected, partial };
+    },
 
     tagNames: (tenant) => list('tagNames', tenant, (r) => r.tagNames(), mergeSortedUnique),
     tagValues: (tenant, tag) => list('tagValues', tenant, (r) => r.tagValues(tag), mergeSortedUnique),
     services: (tenant) => list('services', tenant, (r) => r.services(), mergeSortedUnique),
     operations: (tenant, service) => list('operations', tenant, (r) => r.operations(service), mergeOperations),
   };
-
-  async function findTraceOnce(tenant: string, traceId: Uint8Array, last: boolean): Promise<{ value: TraceResult | null; gone: boolean }> {
-    const hex = toHex(traceId);
-    const { blocks, skipped } = tenantBlocks(view(), tenant);
-    const inRange = (b: ObservedBlock): boolean => b.value.meta.minTraceId <= hex && hex <= b.value.meta.maxTraceId;
-    const candidates = blocks.filter(inRange);
-    blocksPruned.inc({ method: 'findTrace' }, blocks.length - candidates.length);
-    const results = await mapLimited(candidates, concurrency, (b) => attempt('findTrace', b, (r) => r.findTrace(traceId)));
-    const reasons: string[] = [];
-    for (const b of skipped.values()) if (inRange(b)) reasons.push(unreadable.get(b.key)!);
-    const gone = results.some((r) => !r.ok && r.gone === true);
-    if (gone && !last) return { value: null, gone };
-    const parts: SpanGroup[][] = [];
-    for (const r of results) {
-      if (!r.ok) reasons.push(r.reason);
-      else if (r.value !== null) parts.push(r.value);
-    }
-    const partial = mergePartial(reasons);
-    if (parts.length === 0) return { value: partial === undefined ? null : { groups: [], partial }, gone };
-    const groups = mergeTraceGroups(parts);
-    return { value: partial === undefined ? { groups } : { groups, partial }, gone };
-  }
-
-  async function searchOnce(tenant: string, request: SearchRequest, last: boolean): Promise<{ value: SearchResult; gone: boolean }> {
-    const { blocks, skipped } = tenantBlocks(view(), tenant);
-    const startMs = request.startNs === undefined ? -Infinity : request.startNs / 1e6;
-    const endMs = request.endNs === undefined ? Infinity : request.endNs / 1e6;
-    const overlaps = (b: ObservedBlock): boolean => b.value.meta.maxEndMs >= Math.floor(startMs) && b.value.meta.minStartMs <= Math.ceil(endMs);
-    const candidates = blocks.filter(overlaps).sort(newestFirst);
-    const reasons: string[] = [];
-    for (const b of skipped.values()) if (overlaps(b)) reasons.push(unreadable.get(b.key)!);
-    let top: TraceSummary[] = [];
-    let inspected = 0;
-    let read = 0;
-    for (let i = 0; i < candidates.length; i += concurrency) {
-      // Newest first: once the results are full and the oldest of them started after the newest
-      // end of every remaining block, nothing further can enter them.
-      if (top.length >= request.limit) {
-        const oldestKeptMs = Number(BigInt(top[top.length - 1]!.startTimeUnixNano) / 1_000_000n);
-        if (oldestKeptMs > candidates[i]!.value.meta.maxEndMs) break;
-      }
-      const batch = candidates.slice(i, i + concurrency);
-      const results = await Promise.all(batch.map((b) => attempt('search', b, (r) => r.search(request))));
-      read += batch.length;
-      if (!last && results.some((r) => !r.ok && r.gone === true)) return { value: { traces: [], inspectedTraces: 0 }, gone: true };
-      const lists: TraceSummary[][] = [top];
-      for (const r of results) {
-        if (!r.ok) {
-          reasons.push(r.reason);
-        } else {
-          lists.push(r.value.traces);
-          inspected += r.value.inspectedTraces;
-        }
-      }
-      top = mergeSearchSummaries(lists, request.limit);
-    }
-    blocksPruned.inc({ method: 'search' }, blocks.length - read);
-    const partial = mergePartial(reasons);
-    return { value: partial === undefined ? { traces: top, inspectedTraces: inspected } : { traces: top, inspectedTraces: inspected, partial }, gone: false };
-  }
 }
