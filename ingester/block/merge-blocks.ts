@@ -24,6 +24,7 @@
 // Pure, like buildBlock: the caller reads the inputs' `index` and `data` objects and writes the
 // output's objects. A damaged input throws BlockCorruptError naming that input, object and page.
 import { SkeinError } from '../../common/errors/index.js';
+import { heapPop, heapPush } from '../../common/heap/index.js';
 import { createSpanFields, readServiceName, readSpanFields } from '../../common/otlp/index.js';
 import { BlockWriter, resolveBuildOptions, type BuildBlockOptions, type BuiltBlock, type Group, type KeyState } from './build.js';
 import { MalformedError } from './bytes.js';
@@ -515,37 +516,8 @@ export function mergeBlocks(params: MergeBlocksParams): MergedBlock {
     const c = compareIds(cursors[a]!.ix.traces.ids, next[a]! * 16, cursors[b]!.ix.traces.ids, next[b]! * 16);
     return c < 0 || (c === 0 && a < b);
   };
-  const push = (i: number): void => {
-    heap.push(i);
-    let k = heap.length - 1;
-    while (k > 0) {
-      const p = (k - 1) >> 1;
-      if (!less(heap[k]!, heap[p]!)) break;
-      [heap[k], heap[p]] = [heap[p]!, heap[k]!];
-      k = p;
-    }
-  };
-  const pop = (): number => {
-    const top = heap[0]!;
-    const end = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = end;
-      let k = 0;
-      for (;;) {
-        const l = 2 * k + 1;
-        const r = l + 1;
-        let m = k;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === k) break;
-        [heap[k], heap[m]] = [heap[m]!, heap[k]!];
-        k = m;
-      }
-    }
-    return top;
-  };
   cursors.forEach((c, i) => {
-    if (c.ix.traces.count > 0) push(i);
+    if (c.ix.traces.count > 0) heapPush(heap, i, less);
   });
 
   const form: Form = { buf: new Uint8Array(0), off: 0, len: 0, shown: false };
@@ -569,10 +541,10 @@ export function mergeBlocks(params: MergeBlocksParams): MergedBlock {
 
   while (heap.length > 0) {
     same.length = 0;
-    same.push(pop());
+    same.push(heapPop(heap, less)!);
     const first = cursors[same[0]!]!;
     const t0 = next[same[0]!]!;
-    while (heap.length > 0 && compareIds(cursors[heap[0]!]!.ix.traces.ids, next[heap[0]!]! * 16, first.ix.traces.ids, t0 * 16) === 0) same.push(pop());
+    while (heap.length > 0 && compareIds(cursors[heap[0]!]!.ix.traces.ids, next[heap[0]!]! * 16, first.ix.traces.ids, t0 * 16) === 0) same.push(heapPop(heap, less)!);
     traceId.set(first.ix.traces.ids.subarray(t0 * 16, t0 * 16 + 16));
     w.beginTrace(traceId);
     if (same.length === 1) {
@@ -620,7 +592,7 @@ export function mergeBlocks(params: MergeBlocksParams): MergedBlock {
     }
     for (const i of same) {
       next[i]!++;
-      if (next[i]! < cursors[i]!.ix.traces.count) push(i);
+      if (next[i]! < cursors[i]!.ix.traces.count) heapPush(heap, i, less);
     }
   }
   const built = w.finish({ blockId, tenant, shard, level, skippedSpans: 0, duplicateSpans });

@@ -10,6 +10,7 @@
 // still a candidate; each filter reads only its own column's pages, and only pages that still
 // hold candidates and whose statistics (value presence bitmap, duration range, span-page bloom)
 // do not already decide them. Trace-level filters run first, on the trace table.
+import { heapPush, heapReplaceTop } from '../../common/heap/index.js';
 import type { SearchRequest, TraceSummary } from '../../common/model/index.js';
 import type { ObjectCallOptions } from '../../common/storage/index.js';
 import { decodeSpan, forEachAttribute } from '../../common/otlp/index.js';
@@ -296,34 +297,6 @@ function newer(tr: LoadedIndex['ix']['traces'], a: number, b: number): boolean {
     if (d !== 0) return d > 0;
   }
   return false;
-}
-
-/** Min-heap by `less`. */
-function heapPush(heap: number[], v: number, less: (a: number, b: number) => boolean): void {
-  heap.push(v);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >>> 1;
-    if (!less(heap[i]!, heap[p]!)) break;
-    [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-    i = p;
-  }
-}
-
-function heapReplaceTop(heap: number[], v: number, less: (a: number, b: number) => boolean): void {
-  heap[0] = v;
-  let i = 0;
-  const n = heap.length;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let m = i;
-    if (l < n && less(heap[l]!, heap[m]!)) m = l;
-    if (r < n && less(heap[r]!, heap[m]!)) m = r;
-    if (m === i) return;
-    [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-    i = m;
-  }
 }
 
 function presenceHas(p: Uint32Array | undefined, v: number): boolean {

@@ -40,7 +40,7 @@ import { ROOT_SPAN_NOT_YET_RECEIVED } from './merge.js';
 import { createMetrics, type HeadMetrics } from './metrics.js';
 import { NODE_BLOCK_BITS, NodePool, PostingTable } from './postings.js';
 import { createSpanHeader, readSpanHeader, walkAttributes, type SpanHeader } from './span-reader.js';
-import { heapPush, heapReplaceTop } from './top-k.js';
+import { heapPush, heapReplaceTop } from '../../common/heap/index.js';
 import { traceIdHash, TraceIds, TraceTable, wordAt } from './trace-index.js';
 import { MAX_INDEXED_VALUE_BYTES, parseQueryValue, renderDouble, renderInt, valueMatches, type QueryValue } from './values.js';
 
