@@ -139,12 +139,24 @@ export function resolveBuildOptions(o: BuildBlockOptions | undefined): Required<
   return opts;
 }
 
-export function buildBlock(params: BuildBlockParams): BuiltBlock {
-  const { blockId, tenant, shard, level } = params;
+/** Refuses a block id, tenant, shard or level a block cannot have (INVALID_ARGUMENT). */
+export function checkBlockIdentity(blockId: string, tenant: string, shard: number, level: number): void {
   if (!isValidBlockId(blockId)) throw new SkeinError('INVALID_ARGUMENT', `invalid block id ${JSON.stringify(blockId)}: 1-128 characters of [A-Za-z0-9._-], starting alphanumeric`);
   if (tenant === '') throw new SkeinError('INVALID_ARGUMENT', 'a block needs a tenant');
   if (!Number.isSafeInteger(shard) || shard < 0) throw new SkeinError('INVALID_ARGUMENT', `invalid shard ${shard}`);
   if (!Number.isSafeInteger(level) || level < 0) throw new SkeinError('INVALID_ARGUMENT', `invalid level ${level}`);
+}
+
+/** Identity of a (resource, scope) group: equal keys, equal groups. */
+export function groupKey(resource: Uint8Array, resourceSchemaUrl: string, scope: Uint8Array, scopeSchemaUrl: string): string {
+  const r = latin1(resource);
+  const s = latin1(scope);
+  return `${r.length}:${resourceSchemaUrl.length}:${s.length}:${r}${resourceSchemaUrl}${s}${scopeSchemaUrl}`;
+}
+
+export function buildBlock(params: BuildBlockParams): BuiltBlock {
+  const { blockId, tenant, shard, level } = params;
+  checkBlockIdentity(blockId, tenant, shard, level);
   const opts = resolveBuildOptions(params.options);
   const codec: CodecOptions = { codec: opts.codec === 'none' ? Codec.NONE : Codec.ZSTD, level: opts.zstdLevel };
 
@@ -170,9 +182,7 @@ export function buildBlock(params: BuildBlockParams): BuiltBlock {
       if (group.resource === lastResource && group.scope === lastScope && group.resourceSchemaUrl === lastResourceSchema && group.scopeSchemaUrl === lastScopeSchema) {
         gid = lastGroup;
       } else {
-        const r = latin1(group.resource);
-        const s = latin1(group.scope);
-        const key = `${r.length}:${group.resourceSchemaUrl.length}:${s.length}:${r}${group.resourceSchemaUrl}${s}${group.scopeSchemaUrl}`;
+        const key = groupKey(group.resource, group.resourceSchemaUrl, group.scope, group.scopeSchemaUrl);
         let found = groupIds.get(key);
         if (found === undefined) {
           found = groupList.length;
@@ -276,7 +286,8 @@ export function buildBlock(params: BuildBlockParams): BuiltBlock {
   return b.finish({ blockId, tenant, shard, level, skippedSpans, duplicateSpans });
 }
 
-function be32(b: Uint8Array, o: number): number {
+/** The big-endian u32 at b[o]. */
+export function be32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
@@ -557,16 +568,13 @@ export class BlockWriter {
     this.attribute(k, f, this.curResource);
   };
 
-  private attribute(k: KeyState, f: Form, resource: boolean): void {
+  /** One attribute value: its dictionary ID while `k` is dictionary-coded, else −1 (bloom hash and sample). */
+  private attribute(k: KeyState, f: Form, resource: boolean): number {
     if (k.indexed) {
       const id = this.intern(k, f);
       if (id >= 0) {
-        if (!resource) {
-          k.rows.push(this.row % this.opts.rowsPerColumnPage);
-          k.values.push(id);
-          this.touchedKeys.add(k);
-        }
-        return;
+        if (!resource) this.spanAttributeId(k, id);
+        return id;
       }
     }
     // Not dictionary-coded: span values go to the span page's bloom; listed values to the sample.
@@ -580,6 +588,7 @@ export class BlockWriter {
       this.pageHashes.push(this.hash[0]!);
       this.pageHashes.push(this.hash[1]!);
     }
+    return -1;
   }
 
   // ---- traces and spans ----
@@ -707,20 +716,7 @@ export class BlockWriter {
    * logic): its dictionary ID while `k` is dictionary-coded, else −1.
    */
   spanAttribute(k: KeyState, f: Form): number {
-    if (k.indexed) {
-      const id = this.intern(k, f);
-      if (id >= 0) {
-        this.spanAttributeId(k, id);
-        return id;
-      }
-    }
-    this.attribute(k, f, false);
-    return -1;
-  }
-
-  /** Dictionary ID of a form in an indexed key, adding it (no row); −1 when the key is (now) not dictionary-coded. */
-  internForm(k: KeyState, f: Form): number {
-    return k.indexed ? this.intern(k, f) : -1;
+    return this.attribute(k, f, false);
   }
 
   /** Stops dictionary-coding `k` (its values go to span-page blooms from now on). */

@@ -26,14 +26,15 @@
 import { SkeinError } from '../../common/errors/index.js';
 import { heapPop, heapPush } from '../../common/heap/index.js';
 import { createSpanFields, readServiceName, readSpanFields } from '../../common/otlp/index.js';
-import { BlockWriter, resolveBuildOptions, type BuildBlockOptions, type BuiltBlock, type Group, type KeyState } from './build.js';
+import { be32, BlockWriter, checkBlockIdentity, groupKey, resolveBuildOptions, type BuildBlockOptions, type BuiltBlock, type Group, type KeyState } from './build.js';
 import { MalformedError } from './bytes.js';
 import { BlockCorruptError } from './errors.js';
-import { Codec, DATA_HEADER_BYTES, DATA_MAGIC, DATA_OBJECT, decodePage, FORMAT_VERSION, INDEX_OBJECT, isValidBlockId, PageType, type CodecOptions } from './format.js';
+import { Codec, DATA_HEADER_BYTES, DATA_MAGIC, DATA_OBJECT, decodePage, FORMAT_VERSION, INDEX_OBJECT, PageType, type CodecOptions } from './format.js';
 import { murmur3 } from './bloom.js';
-import { compareIds, decodeIndex, unframeIndex, type BlockIndex, type Column, type ColumnPage, type KeyInfo } from './index-codec.js';
-import { latin1, type Form } from './forms.js';
+import { compareIds, type BlockIndex, type Column, type ColumnPage, type KeyInfo } from './index-codec.js';
+import type { Form } from './forms.js';
 import { attributeRows, decodeAttributePage, decodeDurationPage, decodeSpanPage, decodeUintPage, type SpanPage } from './pages.js';
+import { decodeIndexObject, pageIndexAt } from './reader.js';
 
 export interface MergeInput {
   readonly blockId: string;
@@ -81,7 +82,6 @@ class InputCursor {
   private readonly attributeColumns: Column[];
   private readonly attributeNext: Int32Array;
   // Current span page.
-  private spanPageIndex = -1;
   private spanPage: SpanPage | undefined;
   private spanFirst = 0;
   private spanEnd = 0;
@@ -99,7 +99,6 @@ class InputCursor {
 
   constructor(
     readonly blockId: string,
-    readonly position: number,
     ix: BlockIndex,
     private readonly data: Uint8Array,
     groupMap: Uint32Array,
@@ -152,35 +151,20 @@ class InputCursor {
   /** Position of the row asked for last within the page `span` returned. */
   at = 0;
 
-  /** The span page holding `row`, loaded (forward as rows advance; a shared trace may step back a page); sets `at`. */
+  /** The span page holding `row`, loaded when it is not the current one (a shared trace may step back a page); sets `at`. */
   span(row: number): SpanPage {
     if (this.spanPage === undefined || row < this.spanFirst || row >= this.spanEnd) {
       const pages = this.spanColumn.pages;
-      let p: number;
-      if (this.spanPage !== undefined && row >= this.spanEnd) {
-        p = this.spanPageIndex + 1;
-        while (p + 1 < pages.length && pages[p + 1]!.firstRow <= row) p++;
-      } else {
-        let lo = 0;
-        let hi = pages.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >>> 1;
-          if (pages[mid]!.firstRow <= row) lo = mid;
-          else hi = mid - 1;
-        }
-        p = lo;
-      }
+      const p = pageIndexAt(pages, row);
       const cp = pages[p];
-      if (cp === undefined || cp.firstRow > row || row >= this.ix.spanCount) throw this.malformed(INDEX_OBJECT, `no span page holds row ${row}`);
+      const end = p + 1 < pages.length ? pages[p + 1]!.firstRow : this.ix.spanCount;
+      if (cp === undefined || cp.firstRow > row || row >= end) throw this.malformed(INDEX_OBJECT, `no span page holds row ${row}`);
       const raw = this.page(this.spanColumn, cp);
       const page = this.decoded(cp, () => decodeSpanPage(raw));
-      const end = p + 1 < pages.length ? pages[p + 1]!.firstRow : this.ix.spanCount;
       if (cp.firstRow + page.count !== end) throw this.malformed(DATA_OBJECT, `span page holds ${page.count} spans, the directory says ${end - cp.firstRow}`, cp.number);
-      this.spanPageIndex = p;
       this.spanPage = page;
       this.spanFirst = cp.firstRow;
       this.spanEnd = end;
-      if (row >= end) throw this.malformed(INDEX_OBJECT, `no span page holds row ${row}`);
     }
     this.at = row - this.spanFirst;
     return this.spanPage;
@@ -192,24 +176,18 @@ class InputCursor {
     if (w === this.window) return;
     const first = w * this.rowsPerPage;
     const count = Math.min(this.rowsPerPage, this.ix.spanCount - first);
-    const pageOf = (c: Column): ColumnPage => {
+    /** The window's page of an intrinsic column (one page per window), verified and decoded. */
+    const column = <T>(c: Column, decode: (raw: Uint8Array, count: number) => T): T => {
       const p = c.pages[w];
       if (p === undefined || p.firstRow !== first) throw this.malformed(INDEX_OBJECT, `column of type ${c.type} has no page for rows from ${first}`);
-      return p;
+      const raw = this.page(c, p);
+      return this.decoded(p, () => decode(raw, count));
     };
     const [nameCol, kindCol, statusCol, durationCol] = this.intrinsic as [Column, Column, Column, Column];
-    const np = pageOf(nameCol);
-    const nraw = this.page(nameCol, np);
-    this.names = this.decoded(np, () => decodeUintPage(nraw, count));
-    const kp = pageOf(kindCol);
-    const kraw = this.page(kindCol, kp);
-    this.kinds = this.decoded(kp, () => decodeUintPage(kraw, count));
-    const sp = pageOf(statusCol);
-    const sraw = this.page(statusCol, sp);
-    this.statuses = this.decoded(sp, () => decodeUintPage(sraw, count));
-    const dp = pageOf(durationCol);
-    const draw = this.page(durationCol, dp);
-    this.durations = this.decoded(dp, () => decodeDurationPage(draw, count));
+    this.names = column(nameCol, decodeUintPage);
+    this.kinds = column(kindCol, decodeUintPage);
+    this.statuses = column(statusCol, decodeUintPage);
+    this.durations = column(durationCol, decodeDurationPage);
 
     // Attribute entries of the window, by row.
     const perColumn: { key: number; rows: Uint32Array; values: ArrayLike<number> }[] = [];
@@ -368,11 +346,6 @@ function distinctForms(list: readonly { c: InputCursor; key: number }[], form: F
   return { values, bytes };
 }
 
-function groupKey(resource: Uint8Array, resourceSchemaUrl: string, scope: Uint8Array, scopeSchemaUrl: string): string {
-  const r = latin1(resource);
-  const s = latin1(scope);
-  return `${r.length}:${resourceSchemaUrl.length}:${s.length}:${r}${resourceSchemaUrl}${s}${scopeSchemaUrl}`;
-}
 
 /**
  * Whether each output key is dictionary-coded, decided before the first row where that is cheap
@@ -431,15 +404,7 @@ function decideKeys(w: BlockWriter, cursors: readonly InputCursor[], maxValues: 
 }
 
 function loadIndex(input: MergeInput, tenant: string, shard: number): BlockIndex {
-  const framed = unframeIndex(input.index);
-  if (!framed.ok) throw corrupt(input.blockId, INDEX_OBJECT, framed.kind, framed.reason);
-  let ix: BlockIndex;
-  try {
-    ix = decodeIndex(framed.raw);
-  } catch (e) {
-    if (e instanceof MalformedError) throw corrupt(input.blockId, INDEX_OBJECT, 'malformed', e.message);
-    throw e;
-  }
+  const ix = decodeIndexObject(input.blockId, input.index);
   if (ix.blockId !== input.blockId || ix.tenant !== tenant || ix.shard !== shard) {
     throw corrupt(input.blockId, INDEX_OBJECT, 'malformed', `index names block ${ix.blockId} of tenant ${JSON.stringify(ix.tenant)}, shard ${ix.shard}; expected ${input.blockId}, ${JSON.stringify(tenant)}, ${shard}`);
   }
@@ -460,10 +425,7 @@ function loadIndex(input: MergeInput, tenant: string, shard: number): BlockIndex
 
 export function mergeBlocks(params: MergeBlocksParams): MergedBlock {
   const { blockId, tenant, shard, level, inputs } = params;
-  if (!isValidBlockId(blockId)) throw new SkeinError('INVALID_ARGUMENT', `invalid block id ${JSON.stringify(blockId)}: 1-128 characters of [A-Za-z0-9._-], starting alphanumeric`);
-  if (tenant === '') throw new SkeinError('INVALID_ARGUMENT', 'a block needs a tenant');
-  if (!Number.isSafeInteger(shard) || shard < 0) throw new SkeinError('INVALID_ARGUMENT', `invalid shard ${shard}`);
-  if (!Number.isSafeInteger(level) || level < 0) throw new SkeinError('INVALID_ARGUMENT', `invalid level ${level}`);
+  checkBlockIdentity(blockId, tenant, shard, level);
   if (inputs.length === 0) throw new SkeinError('INVALID_ARGUMENT', `block ${blockId}: no inputs to merge`);
   const opts = resolveBuildOptions(params.options);
   const codec: CodecOptions = { codec: opts.codec === 'none' ? Codec.NONE : Codec.ZSTD, level: opts.zstdLevel };
@@ -496,7 +458,7 @@ export function mergeBlocks(params: MergeBlocksParams): MergedBlock {
 
   const w = new BlockWriter(opts, codec, groups, inputSpans);
   for (const g of groups) w.addResource(g.info.resource);
-  const cursors = indexes.map((ix, i) => new InputCursor(inputs[i]!.blockId, i, ix, inputs[i]!.data, groupMaps[i]!, ix.keys.map((k) => w.keyFor(k.bytes))));
+  const cursors = indexes.map((ix, i) => new InputCursor(inputs[i]!.blockId, ix, inputs[i]!.data, groupMaps[i]!, ix.keys.map((k) => w.keyFor(k.bytes))));
   decideKeys(w, cursors, opts.maxDictionaryValues, opts.maxDictionaryBytes, opts.tagValueSample);
   for (const c of cursors) {
     for (const n of c.ix.rootNames) {
@@ -599,6 +561,3 @@ export function mergeBlocks(params: MergeBlocksParams): MergedBlock {
   return { ...built, inputSpans, sharedTraces };
 }
 
-function be32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}

@@ -10,7 +10,7 @@ import { BloomFilter, traceIdHash } from './bloom.js';
 import { MalformedError } from './bytes.js';
 import { BlockCorruptError, type BlockCorruptKind } from './errors.js';
 import { blockObjectKey, BLOOM_HEADER_BYTES, BLOOM_MAGIC, BLOOM_OBJECT, DATA_OBJECT, decodePage, FORMAT_VERSION, frameChecksum, INDEX_OBJECT, META_OBJECT, PageType } from './format.js';
-import { decodeIndex, unframeIndex, type Column, type ColumnPage } from './index-codec.js';
+import { decodeIndex, unframeIndex, type BlockIndex, type Column, type ColumnPage } from './index-codec.js';
 import { parseMeta, type BlockMeta } from './meta.js';
 import { decodeSpanPage, decodeUintPage, spanBytes, type SpanPage } from './pages.js';
 import { createLoadedIndex, type LoadedIndex } from './loaded-index.js';
@@ -140,15 +140,7 @@ export class Reader implements BlockReader {
 
   private async loadIndex(options?: ObjectCallOptions): Promise<LoadedIndex> {
     const bytes = await this.read(INDEX_OBJECT, () => this.store.get(this.key(INDEX_OBJECT), options));
-    const framed = unframeIndex(bytes);
-    if (!framed.ok) throw this.corrupt(INDEX_OBJECT, framed.kind, framed.reason);
-    let ix;
-    try {
-      ix = decodeIndex(framed.raw);
-    } catch (e) {
-      if (e instanceof MalformedError) throw this.corrupt(INDEX_OBJECT, 'malformed', e.message, undefined, e);
-      throw e;
-    }
+    const ix = decodeIndexObject(this.meta.blockId, bytes);
     const m = this.meta;
     if (ix.blockId !== m.blockId || ix.tenant !== m.tenant || ix.shard !== m.shard || ix.spanCount !== m.spanCount || ix.traces.count !== m.traceCount) {
       throw this.corrupt(INDEX_OBJECT, 'malformed', 'index does not match meta.json (block, tenant, shard or counts differ)');
@@ -398,15 +390,33 @@ export class Reader implements BlockReader {
   }
 }
 
-/** Pages whose rows intersect [first, end); pages are sorted by firstRow, each runs to the next's. */
-export function pagesCovering(pages: readonly ColumnPage[], first: number, end: number): ColumnPage[] {
+/** The `index` object of block `blockId`, verified and decoded; a BlockCorruptError naming it otherwise. */
+export function decodeIndexObject(blockId: string, bytes: Uint8Array): BlockIndex {
+  const framed = unframeIndex(bytes);
+  if (!framed.ok) throw new BlockCorruptError({ blockId, object: INDEX_OBJECT, kind: framed.kind, reason: framed.reason });
+  try {
+    return decodeIndex(framed.raw);
+  } catch (e) {
+    if (e instanceof MalformedError) throw new BlockCorruptError({ blockId, object: INDEX_OBJECT, kind: 'malformed', reason: e.message, cause: e });
+    throw e;
+  }
+}
+
+/** Position of the last page starting at or before `row` (0 when none does); pages are sorted by firstRow. */
+export function pageIndexAt(pages: readonly ColumnPage[], row: number): number {
   let lo = 0;
   let hi = pages.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >>> 1;
-    if (pages[mid]!.firstRow <= first) lo = mid;
+    if (pages[mid]!.firstRow <= row) lo = mid;
     else hi = mid - 1;
   }
+  return lo;
+}
+
+/** Pages whose rows intersect [first, end); pages are sorted by firstRow, each runs to the next's. */
+export function pagesCovering(pages: readonly ColumnPage[], first: number, end: number): ColumnPage[] {
+  const lo = pageIndexAt(pages, first);
   const out: ColumnPage[] = [];
   for (let i = lo; i < pages.length && pages[i]!.firstRow < end; i++) out.push(pages[i]!);
   return out;
