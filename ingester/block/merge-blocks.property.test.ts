@@ -14,22 +14,13 @@ import { createMemoryObjectStore, type MemoryObjectStore } from '../../common/st
 import { group, span, spanId, toAnyValue, traceId, type AttrInput } from '../head/testing/index.js';
 import { decodeIndex, unframeIndex, type BlockIndex } from './index-codec.js';
 import { buildBlock, mergeBlocks, openBlock, writeBlock, type BlockReader, type BuildBlockOptions, type BuiltBlock } from './index.js';
-import { canonicalSpans } from './testing/index.js';
+import { canonicalSpans, FIXTURE_NAMES as NAMES, FIXTURE_RESOURCE_ATTRS as RESOURCE_ATTRS, FIXTURE_SERVICES as SERVICES } from './testing/index.js';
 
 const BASE = 1_700_000_000_000_000_000n;
 const TENANT = 'acme';
 const SHARD = 2;
 
-const SERVICES = ['frontend', 'cart', 'pay', ''] as const;
-/** Resource attributes are a function of the service (so of the group). */
-const RESOURCE_ATTRS: Record<string, Record<string, AttrInput>> = {
-  frontend: { env: 'prod', 'k8s.pod': 'fe-1', region: 3n },
-  cart: { env: 'dev', region: 3n, weight: 0.5 },
-  pay: { env: 'prod', flags: [true, 'x'], 'k8s.pod': 'pay-0' },
-  '': { env: '5' },
-};
 const RESOURCE_KEYS = [...new Set(Object.values(RESOURCE_ATTRS).flatMap((r) => Object.keys(r)))];
-const NAMES = ['GET /', 'db.query', '', 'ünï', 'x'];
 const KEYS = ['k', 'n', 'http.method', 'env', 'region', 'arr', 'b', 'd', 'ключ'];
 // Strings equal to the text of a bytes / array value ('AQI=', '["a",1]') share its match form but
 // not its listing (tagValues lists strings, never bytes or arrays).

@@ -9,20 +9,11 @@ import { anyValueToString } from '../../common/otlp/index.js';
 import { createShardHead } from '../head/index.js';
 import { group, span, spanId, toAnyValue, traceId, type AttrInput } from '../head/testing/index.js';
 import { createPageCache, type BuildBlockOptions } from './index.js';
-import { buildAndOpen, canonicalSpans } from './testing/index.js';
+import { buildAndOpen, canonicalSpans, FIXTURE_NAMES as NAMES, FIXTURE_RESOURCE_ATTRS as RESOURCE_ATTRS, FIXTURE_SERVICES as SERVICES } from './testing/index.js';
 
 const BASE = 1_700_000_000_000_000_000n;
 const TENANT = 'acme';
 
-const SERVICES = ['frontend', 'cart', 'pay', ''] as const;
-/** Resource attributes are a function of the service, so a duplicate span always comes with its first copy's resource. */
-const RESOURCE_ATTRS: Record<string, Record<string, AttrInput>> = {
-  frontend: { env: 'prod', 'k8s.pod': 'fe-1', region: 3n },
-  cart: { env: 'dev', region: 3n, weight: 0.5 },
-  pay: { env: 'prod', flags: [true, 'x'], 'k8s.pod': 'pay-0' },
-  '': { env: '5' },
-};
-const NAMES = ['GET /', 'db.query', '', 'ünï', 'x'];
 const KEYS = ['k', 'n', 'http.method', 'env', 'region', 'arr', 'b', 'd'];
 const valueArb: fc.Arbitrary<AttrInput> = fc.oneof(
   fc.constantFrom<AttrInput>('v1', 'v2', '5', 'true', '', 'prod', 'x'.repeat(300)),

@@ -1,6 +1,7 @@
 // Test helpers for blocks (this module's tests, and later compaction's): build a block into an
 // in-memory store and open it; canonical views of span groups for order-insensitive comparison.
 import type { SpanBatch, SpanGroup } from '../../../common/model/index.js';
+import type { AttrInput } from '../../head/testing/index.js';
 import { createMemoryObjectStore, type MemoryObjectStore } from '../../../common/storage/index.js';
 import { buildBlock, openBlock, writeBlock, type BlockReader, type BuildBlockOptions, type BuiltBlock, type OpenBlockOptions } from '../index.js';
 
@@ -42,3 +43,17 @@ export async function flipByte(store: MemoryObjectStore, key: string, at: number
   body[at] = body[at]! ^ mask;
   await store.put(key, body);
 }
+
+// ---- span fixtures of the block property tests (oracle, merge) -------------------------------------------
+
+/** Services of the generated spans ('' = a resource without service.name). */
+export const FIXTURE_SERVICES = ['frontend', 'cart', 'pay', ''] as const;
+/** Resource attributes are a function of the service, so a duplicate span always comes with its first copy's resource. */
+export const FIXTURE_RESOURCE_ATTRS: Record<string, Record<string, AttrInput>> = {
+  frontend: { env: 'prod', 'k8s.pod': 'fe-1', region: 3n },
+  cart: { env: 'dev', region: 3n, weight: 0.5 },
+  pay: { env: 'prod', flags: [true, 'x'], 'k8s.pod': 'pay-0' },
+  '': { env: '5' },
+};
+/** Span names, with the empty and a non-ASCII one. */
+export const FIXTURE_NAMES = ['GET /', 'db.query', '', 'ünï', 'x'];
