@@ -26,11 +26,10 @@ import { isSkeinError } from '../../common/errors/index.js';
 import type { Logger } from '../../common/log/index.js';
 import { counter, histogram, type Registry } from '../../common/metrics/index.js';
 import type { ObjectStore } from '../../common/storage/index.js';
-import { BlockCorruptError, blockObjectKey, DATA_OBJECT, INDEX_OBJECT, isBlockCorruptError, writeBlock, type BuildBlockOptions, type BuiltBlock, type MergedBlock, type MergeInput } from '../block/index.js';
+import { BlockCorruptError, blockObjectKey, DATA_OBJECT, INDEX_OBJECT, isBlockCorruptError, writeBlock, type BuildBlockOptions, type MergedBlock, type MergeInput } from '../block/index.js';
 import type { BlockWorkerPool } from '../block-worker/index.js';
 import { decodeManifest, type HeldClaim, type ObservedBlock, type ObservedJob } from './manifest.js';
 import { createManifestStore, type ManifestOutcome } from './manifest-store.js';
-
 
 export interface CompactorOptions {
   readonly coord: Coordinator;
@@ -224,7 +223,6 @@ export function createCompactor(options: CompactorOptions): Compactor {
     jlog.info({ inputs: job.value.inputs.length, level, token: claim.token }, 'compaction job claimed');
 
     let merge: MergeStats | undefined;
-    let built: BuiltBlock | undefined;
     let inputBytes = 0;
     try {
       // The claim changed the job; commit compares the job as it is now.
@@ -255,26 +253,25 @@ export function createCompactor(options: CompactorOptions): Compactor {
         if (isBlockCorruptError(e)) throw e;
         throw new JobStop('failed', `merging into the output failed: ${(e as Error).message}`, 'build', job.value.inputs);
       }
-      built = merged;
       merge = { traces: merged.meta.traceCount, inputSpans: merged.inputSpans, outputSpans: merged.meta.spanCount, duplicateSpans: merged.duplicateSpans };
       check();
-      await writeBlock(options.store, built, { signal });
+      await writeBlock(options.store, merged, { signal });
       check();
-      const committed = await step(() => manifest.commit({ job: current, claim, inputs, output: { ...built!.meta } }));
+      const committed = await step(() => manifest.commit({ job: current, claim, inputs, output: { ...merged.meta } }));
       switch (committed.kind) {
         case 'committed': {
           const secs = (now() - started) / 1000;
           seconds.observe(secs);
           inputBytesTotal.inc(inputBytes);
-          outputBytesTotal.inc(built.meta.bytes);
+          outputBytesTotal.inc(merged.meta.bytes);
           dedupTotal.inc(merge.duplicateSpans);
           for (const id of job.value.inputs) backedOff.delete(id);
           jobsTotal.inc({ outcome: 'committed' });
           jlog.info(
-            { revision: committed.revision, seconds: Number(secs.toFixed(3)), inputBytes, outputBytes: built.meta.bytes, spans: built.meta.spanCount, traces: built.meta.traceCount, duplicates: merge.duplicateSpans },
+            { revision: committed.revision, seconds: Number(secs.toFixed(3)), inputBytes, outputBytes: merged.meta.bytes, spans: merged.meta.spanCount, traces: merged.meta.traceCount, duplicates: merge.duplicateSpans },
             'compaction committed: output live, inputs compacted',
           );
-          return { jobId: job.id, outcome: 'committed', revision: committed.revision, inputBytes, outputBytes: built.meta.bytes, merge };
+          return { jobId: job.id, outcome: 'committed', revision: committed.revision, inputBytes, outputBytes: merged.meta.bytes, merge };
         }
         case 'fenced':
           throw new JobStop('fenced', committed.message);
